@@ -1,0 +1,106 @@
+"""Checks that turn bad config into a one-line ConfigError before anything runs."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mmc.errors import ConfigError, check, choices_error
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "cosine", "step")
+
+
+def _resolve_target(path: str, option: str) -> Any:
+    module_name, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"{option}._target_={path!r} cannot be imported ({e})") from None
+
+
+def build(node: DictConfig | dict, option: str, **extra: Any) -> Any:
+    """`hydra.utils.instantiate` after checking the node's keys against the target's signature.
+
+    `option` names the config node in messages (e.g. "backbone"); `extra` are the arguments
+    the trainer supplies itself (modalities, dim, ...).
+    """
+    node_dict = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    target = node_dict.get("_target_")
+    check(target is not None, f"{option} has no _target_; point it at a class or function")
+    fn = _resolve_target(target, option)
+    params = inspect.signature(fn).parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    if not takes_kwargs:
+        for key in node_dict:
+            if key.startswith("_") or key in params:
+                continue
+            valid = [p for p in params if p not in extra and p != "self"]
+            close = difflib.get_close_matches(key, valid, n=1)
+            hint = f"did you mean {option}.{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
+            raise ConfigError(f"{option}.{key} is not an option of {target}; {hint}")
+    try:
+        # Built as a partial first: Hydra would turn dataclass arguments (a ModalitySpec)
+        # into configs if they went through instantiate itself.
+        return instantiate(node_dict, _partial_=True, _convert_="all")(**extra)
+    except ConfigError:
+        raise
+    except TypeError as e:
+        raise ConfigError(f"{option} ({target}) could not be built: {e}") from None
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Value checks that the schema's types cannot express."""
+    d, t, g = cfg.data, cfg.train, cfg.diagnostics
+    for key in ("missing_rate", "test_missing_rate"):
+        value = d[key]
+        if value is not None:
+            check(
+                0.0 <= value <= 1.0,
+                f"data.{key}={value} is outside [0, 1]; give a probability such as 0.3",
+            )
+    check(d.noise_rate >= 0, f"data.noise_rate={d.noise_rate} must be >= 0 (e.g. 0.05 to 0.5)")
+    for s in d.noise_splits:
+        if s not in ("train", "val", "test"):
+            raise choices_error("data.noise_splits entry", s, ["train", "val", "test"])
+    check(t.epochs >= 1, f"train.epochs={t.epochs} must be at least 1")
+    check(t.batch_size >= 1, f"train.batch_size={t.batch_size} must be at least 1")
+    check(t.eval_batch_size >= 1, f"train.eval_batch_size={t.eval_batch_size} must be at least 1")
+    check(t.lr > 0, f"train.lr={t.lr} must be > 0")
+    if t.optimizer not in OPTIMIZERS:
+        raise choices_error("train.optimizer", t.optimizer, OPTIMIZERS)
+    if t.scheduler not in SCHEDULERS:
+        raise choices_error("train.scheduler", t.scheduler, SCHEDULERS)
+    check(g.every >= 0, f"diagnostics.every={g.every} must be >= 0 (0 = only at the end)")
+    check(g.probe_size >= 2, f"diagnostics.probe_size={g.probe_size} must be at least 2")
+    check(g.rank_rtol > 0, f"diagnostics.rank_rtol={g.rank_rtol} must be > 0")
+    check(cfg.model.dim >= 1, f"model.dim={cfg.model.dim} must be at least 1")
+
+
+def validate_modalities(cfg: DictConfig, modalities: list[str], info: dict) -> None:
+    """Checks that need the data set's modality names."""
+    for key in ("missing_modalities", "test_missing_modalities"):
+        for m in cfg.data[key] or []:
+            if m not in modalities:
+                raise choices_error(f"data.{key} entry", m, modalities)
+    if cfg.data.noise_rate > 0:
+        resolve_modality(cfg.data.noise_modality, modalities, info, "data.noise_modality")
+
+
+def resolve_modality(name: str, modalities: list[str], info: dict, option: str) -> str:
+    """A modality name, or 'weakest'/'strongest' as the data set declares them."""
+    if name in ("weakest", "strongest"):
+        if name not in info:
+            raise ConfigError(
+                f"{option}={name} but this data set does not declare its {name} modality; "
+                f"name one of: {', '.join(modalities)}"
+            )
+        return info[name]
+    if name not in modalities:
+        raise choices_error(option, name, ["weakest", "strongest", *modalities])
+    return name
