@@ -32,6 +32,7 @@ from mmc.diagnostics.evaluate import (
     masked_metrics,
     predict,
 )
+from mmc.diagnostics.extra import extra_diagnostics
 from mmc.diagnostics.metrics import check_monitor, task_loss
 from mmc.diagnostics.summary import collapse_numbers, format_summary
 from mmc.diagnostics.unimodal import train_unimodal
@@ -185,6 +186,10 @@ def train(cfg: DictConfig) -> dict:
     if cfg.resume:
         cfg = _resumed_config(cfg)
     validate_config(cfg)
+    if cfg.dataset.get("task") == "retrieval":  # image–text retrieval: its own runner
+        from mmc.retrieval.run import train_retrieval
+
+        return train_retrieval(cfg)
     run_dir = _run_dir(cfg)
     recorder = RunRecorder(run_dir)
     if cfg.resume and recorder.summary_path.exists():
@@ -192,6 +197,8 @@ def train(cfg: DictConfig) -> dict:
         return OmegaConf.to_container(OmegaConf.load(recorder.summary_path))
     device = select_device(cfg.device)
     amp_dtype = autocast_dtype(cfg.train.precision, device)
+    if cfg.train.precision != "32" and amp_dtype is None:
+        log.warning("train.precision=%s applies on CUDA only; training in fp32 on %s", cfg.train.precision, device)
     seed_everything(cfg.seed)
 
     data = build_dataset(cfg)
@@ -199,7 +206,7 @@ def train(cfg: DictConfig) -> dict:
         setattr(data, name, split.to(device))
     monitor = check_monitor(cfg.train.monitor, data.task)
     model = build_model(cfg, data)
-    substitution = make_substitution(cfg.substitution)
+    substitution = make_substitution(cfg.substitution, model)
     choices = _choices(cfg)
     recorder.write_config(cfg)
 
@@ -241,6 +248,7 @@ def train(cfg: DictConfig) -> dict:
             unit="epoch", disable=None if cfg.progress else True, dynamic_ncols=True,
         )  # fmt: skip
         for epoch in bar:
+            epoch_start = time.perf_counter()
             record: dict = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
             record.update(train_epoch(model, data.train, opt, cfg, data.task, epoch, amp_dtype, scaler))
             if sched is not None:
@@ -252,7 +260,8 @@ def train(cfg: DictConfig) -> dict:
                 t0 = time.perf_counter()
                 probe_pred = val_pred.subset(probe)
                 record.update(collapse_diagnostics(model, probe_pred, data.task, monitor, cfg.diagnostics.rank_rtol))
-                diag_seconds += time.perf_counter() - t0
+                record["time/diagnostics_s"] = time.perf_counter() - t0
+                diag_seconds += record["time/diagnostics_s"]
             model.remedy.on_epoch_end(epoch, record)
 
             score = val[monitor] if not math.isnan(val[monitor]) else -math.inf
@@ -273,6 +282,7 @@ def train(cfg: DictConfig) -> dict:
                 },
                 run_dir / LAST,
             )
+            record["time/epoch_s"] = time.perf_counter() - epoch_start
             recorder.log(record)
             logger.log(record, epoch)
             bar.set_postfix(
@@ -294,6 +304,7 @@ def train(cfg: DictConfig) -> dict:
         unimodal = {}
         if cfg.diagnostics.unimodal:
             unimodal = {m: train_unimodal(cfg, data, m, monitor, device) for m in data.modalities}
+        extra = extra_diagnostics(cfg, model, data, test_pred, monitor, unimodal, device)
 
         history = recorder.read_metrics()
         total = time.perf_counter() - started
@@ -315,6 +326,7 @@ def train(cfg: DictConfig) -> dict:
             "contribution": {m: final_diag[f"contribution/{m}"] for m in data.modalities},
             "rank": _nested(final_diag, "rank/"),
             "unimodal": unimodal,
+            "extra": extra,
             "collapse": collapse_numbers(unimodal, test_masked, test, monitor, data.info),
             "data": {k: v for k, v in data.info.items()},
             "timing": {

@@ -33,20 +33,19 @@ def hydra_context() -> Iterator[None]:
         yield
 
 
-def _unknown_key_message(text: str) -> str | None:
-    match = re.search(r"Key '([^']+)' is not in struct\s+full_key: (\S+)", text)
-    if not match:
-        return None
-    key, full_key = match.group(1), match.group(2)
-    parent = full_key.rsplit(".", 1)[0] if "." in full_key else ""
-    node = OmegaConf.structured(MmcConfig)
-    valid = list(OmegaConf.select(node, parent).keys()) if parent and OmegaConf.select(node, parent) is not None else list(node.keys())
-    close = difflib.get_close_matches(key, valid, n=1)
-    hint = f"did you mean {parent + '.' if parent else ''}{close[0]}?" if close else f"valid keys here: {', '.join(valid)}"
-    return f"unknown config key {full_key!r}; {hint} (add keys that do not exist yet with +key=value)"
+def _keys_at(path: str, overrides: list[str], config_name: str) -> list[str]:
+    """Keys of the node at `path` in the config composed without the offending override."""
+    others = [o for o in overrides if not o.lstrip("+~").startswith(path + ".")]
+    try:
+        node = OmegaConf.select(compose(config_name=config_name, overrides=others), path) if path else None
+    except Exception:
+        node = None
+    if node is None and not path:
+        node = OmegaConf.structured(MmcConfig)
+    return [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
 
 
-def composition_error(e: Exception) -> ConfigError:
+def composition_error(e: Exception, overrides: list[str] = (), config_name: str = "config") -> ConfigError:
     """One line out of Hydra's multi-line composition errors."""
     text = str(e)
     if isinstance(e, MissingConfigException) and e.options:
@@ -56,11 +55,21 @@ def composition_error(e: Exception) -> ConfigError:
         return ConfigError(
             f"unknown {group or 'config'} {option!r}; valid choices: {', '.join(sorted(e.options))}"
         )
-    unknown = _unknown_key_message(text)
+    cause = str(e.__cause__ or "")
+    unknown = re.search(r"Key '([^']+)' (?:is )?not in .*?full_key: (\S+)", cause, re.S)
     if unknown:
-        return ConfigError(unknown)
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("full_key", "object_type", "reference_type"))]
-    return ConfigError("; ".join(lines) or type(e).__name__)
+        key, full_key = unknown.groups()
+        parent = full_key.rsplit(".", 1)[0] if "." in full_key else ""
+        valid = _keys_at(parent, list(overrides), config_name)
+        close = difflib.get_close_matches(key, valid, n=1)
+        where = f"{parent}." if parent else ""
+        hint = f"did you mean {where}{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
+        return ConfigError(f"unknown config key {full_key!r}; {hint}")
+    invalid = re.search(r"^(.*?)\n\s*full_key: (\S+)", cause, re.S)
+    if invalid:
+        return ConfigError(f"{invalid.group(2)}: {invalid.group(1).strip()}")
+    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+    return ConfigError(first)
 
 
 def compose_config(overrides: list[str], config_name: str = "config") -> DictConfig:
@@ -68,4 +77,4 @@ def compose_config(overrides: list[str], config_name: str = "config") -> DictCon
         try:
             return compose(config_name=config_name, overrides=list(overrides))
         except (HydraException, OmegaConfBaseException, ValueError) as e:
-            raise composition_error(e) from None
+            raise composition_error(e, overrides, config_name) from None

@@ -79,6 +79,10 @@ def validate_config(cfg: DictConfig) -> None:
     check(g.every >= 0, f"diagnostics.every={g.every} must be >= 0 (0 = only at the end)")
     check(g.probe_size >= 2, f"diagnostics.probe_size={g.probe_size} must be at least 2")
     check(g.rank_rtol > 0, f"diagnostics.rank_rtol={g.rank_rtol} must be > 0")
+    from mmc.diagnostics.extra import check_extra
+
+    check_extra(g.extra)
+    check(d.modality_weight > 0, f"data.modality_weight={d.modality_weight} must be > 0 (1 = unchanged)")
     check(cfg.model.dim >= 1, f"model.dim={cfg.model.dim} must be at least 1")
 
 

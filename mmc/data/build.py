@@ -11,6 +11,7 @@ from mmc.config.validate import build
 from mmc.config.validate import resolve_modality, validate_modalities
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.data.corruption import add_uniform_noise, drop_modalities, feature_range
+from mmc.data.weighting import upweight_modality
 from mmc.errors import DataError, check
 
 
@@ -53,6 +54,16 @@ def missingness_counts(split: MultimodalTensors) -> dict[str, int]:
     return out
 
 
+def blank_missing(split: MultimodalTensors) -> MultimodalTensors:
+    """Zero every value under a False mask: NaNs there would poison gradients through the
+    encoders, and no fill-in or backbone may ever see a hidden modality's true values."""
+    xs = {}
+    for m, x in split.x.items():
+        keep = split.mask[m].reshape(-1, *([1] * (x.dim() - 1)))
+        xs[m] = torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    return MultimodalTensors(xs, split.mask, split.y, split.labelled)
+
+
 def build_dataset(cfg: DictConfig) -> MultimodalDataset:
     name = cfg.dataset.get("name", "dataset")
     data = build(cfg.dataset.source, "dataset.source")
@@ -82,7 +93,9 @@ def corrupt(data: MultimodalDataset, cfg: DictConfig) -> MultimodalDataset:
         for s in d.noise_splits:
             splits[s] = add_uniform_noise(splits[s], m, d.noise_rate, scale, gen)
         data.info["noise_modality"] = m
-    data.train, data.val, data.test = splits["train"], splits["val"], splits["test"]
+    if d.modality_weight != 1.0:
+        splits = upweight_modality(splits, data, d)
+    data.train, data.val, data.test = (blank_missing(splits[s]) for s in ("train", "val", "test"))
     data.info["missingness"] = {s: missingness_counts(t) for s, t in splits.items()}
     data.info["observed_fraction"] = {
         m: float(data.train.mask[m].float().mean()) if len(data.train) else math.nan for m in data.modalities

@@ -55,4 +55,4 @@ class EmbeddingBagEncoder(nn.Module):
 
 def zero_missing(emb: dict[str, Tensor], mask: dict[str, Tensor]) -> dict[str, Tensor]:
     """Embeddings of missing modalities set to zero, so their inputs can never leak."""
-    return {m: torch.where(mask[m].unsqueeze(-1), e, torch.zeros_like(e)) for m, e in emb.items()}
+    return {m: torch.where(mask[m].unsqueeze(-1), e, 0.0) for m, e in emb.items()}
