@@ -15,7 +15,14 @@ from mmc.errors import MmcError, fail
 # name -> (module with a `main(argv) -> int | None`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mmc.cli", "train one experiment, or a sweep with -m (Hydra overrides)"),
-    "prepare": ("mmc.prepare", "build and cache a data set (e.g. mmc prepare dataset=mimic dataset.root=...)"),
+    "prepare": (
+        "mmc.prepare",
+        "build and cache a data set (e.g. mmc prepare dataset=mimic dataset.root=...)",
+    ),
+    "report": (
+        "mmc.report.cli",
+        "tables, Wilcoxon/Holm tests and plots of a sweep (mmc report <sweep dir>)",
+    ),
 }
 
 USAGE = """usage: mmc <command> [hydra overrides and flags]
@@ -34,7 +41,9 @@ examples:
 
 def usage() -> str:
     width = max(map(len, COMMANDS))
-    return USAGE.format(commands="\n".join(f"  {n:<{width}}  {h}" for n, (_, h) in COMMANDS.items()))
+    return USAGE.format(
+        commands="\n".join(f"  {n:<{width}}  {h}" for n, (_, h) in COMMANDS.items())
+    )
 
 
 def _sweep_jobs(overrides: list[str]) -> list[list[str]]:
@@ -70,6 +79,10 @@ def validate_command_line(argv: list[str]) -> None:
             continue  # the saved config is validated when the run resumes
         validate_config(cfg)
         select_device(cfg.device)
+        if cfg.devices:  # fail before launching, not once per job
+            from mmc.sweep.devices import device_for_job
+
+            device_for_job(cfg.devices, 0)
 
 
 def train_main(argv: list[str]) -> int | None:
@@ -111,5 +124,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m mmc.cli`
     sys.exit(main())

@@ -7,6 +7,7 @@ data set's `source` is built, which for cached data sets builds the cache as a s
 from __future__ import annotations
 
 import json
+import logging
 
 from mmc.config.compose import compose_config
 from mmc.config.validate import build
@@ -14,6 +15,8 @@ from mmc.data.batch import MultimodalDataset
 
 
 def main(argv: list[str]) -> int:
+    # Progress of long preparations (stage timings) on stderr; the JSON facts go to stdout.
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
     cfg = compose_config(argv)
     if cfg.dataset.get("prepare") is not None:
         result = build(cfg.dataset.prepare, "dataset.prepare")

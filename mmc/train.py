@@ -101,17 +101,21 @@ def train_epoch(
 ) -> dict[str, float]:
     """One pass over the training split; returns the mean of each loss term."""
     model.train()
-    device = next(model.parameters()).device
-    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
+    # Every row labelled (the usual case): the plain fused cross-entropy, no weighting.
+    all_labelled = bool(split.labelled.all())
+    # Loss terms are summed per distinct set of names with one stacked add per step.
+    sums: dict[tuple[str, ...], torch.Tensor] = {}
     steps = 0
     gen = epoch_generator(cfg.seed, epoch)
     for batch in split.iter_batches(cfg.train.batch_size, shuffle=True, generator=gen):
-        with autocast_ctx(device, amp_dtype):
+        with autocast_ctx(device_of(model), amp_dtype):
             out = model(batch)
-            losses = {"task": task_loss(out.logits, batch.y, batch.labelled, task), **out.losses}
+            losses = {"task": task_loss(out.logits, batch.y, batch.labelled, task, all_labelled)}
+            losses.update(out.losses)
             if model.remedy is not None:
                 losses.update(model.remedy.losses(out, batch, epoch))
-            loss = sum(losses.values())
+            terms = list(losses.values())
+            loss = terms[0] if len(terms) == 1 else torch.stack(terms).sum()
         opt.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -125,17 +129,25 @@ def train_epoch(
             scaler.update()
         else:
             opt.step()
-        for k, v in losses.items():
-            sums[k] += v.detach().float()
-        sums["total"] += loss.detach().float()
+        names = (*losses, "total")
+        stacked = torch.stack([*terms, loss]).detach().float()
+        sums[names] = sums[names] + stacked if names in sums else stacked
         steps += 1
-    means = {f"loss/{k}": float(v) / max(steps, 1) for k, v in sums.items()}
+    totals: dict[str, float] = defaultdict(float)
+    for names, values in sums.items():
+        for name, value in zip(names, values.tolist()):
+            totals[name] += value
+    means = {f"loss/{k}": v / max(steps, 1) for k, v in totals.items()}
     if not math.isfinite(means.get("loss/total", 0.0)):
         raise MmcError(
             f"training diverged: the loss became {means['loss/total']} in epoch {epoch}; "
             f"lower train.lr (now {cfg.train.lr}) or set train.grad_clip"
         )
     return means
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 # --------------------------------------------------------------------------- run directory
@@ -168,7 +180,10 @@ def _resumed_config(cfg: DictConfig) -> DictConfig:
     run_dir = Path(cfg.resume)
     check(run_dir.is_dir(), f"resume={cfg.resume}: no such run directory")
     saved = run_dir / "config.yaml"
-    check(saved.exists(), f"resume={cfg.resume}: no config.yaml there; point resume at a run directory")
+    check(
+        saved.exists(),
+        f"resume={cfg.resume}: no config.yaml there; point resume at a run directory",
+    )
     check(
         (run_dir / LAST).exists(),
         f"resume={cfg.resume}: no checkpoint yet (the run stopped before its first epoch ended); "
@@ -198,8 +213,12 @@ def train(cfg: DictConfig) -> dict:
     device = select_device(cfg.device)
     amp_dtype = autocast_dtype(cfg.train.precision, device)
     if cfg.train.precision != "32" and amp_dtype is None:
-        log.warning("train.precision=%s applies on CUDA only; training in fp32 on %s", cfg.train.precision, device)
-    seed_everything(cfg.seed)
+        log.warning(
+            "train.precision=%s applies on CUDA only; training in fp32 on %s",
+            cfg.train.precision,
+            device,
+        )
+    seed_everything(cfg.seed, device)
 
     data = build_dataset(cfg)
     for name, split in data.splits().items():
@@ -220,7 +239,8 @@ def train(cfg: DictConfig) -> dict:
         sched = make_scheduler(opt, cfg.train)
         scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
         start_epoch, best = 0, {"score": -math.inf, "epoch": -1, "val": {}}
-        diag_seconds = 0.0
+        best_state: dict[str, torch.Tensor] = {}
+        diag_seconds, last_saved = 0.0, -math.inf
         if cfg.resume:
             ckpt = load(run_dir / LAST, device)
             model.load_state_dict(ckpt["model"])
@@ -231,10 +251,14 @@ def train(cfg: DictConfig) -> dict:
                 scaler.load_state_dict(ckpt["scaler"])
             set_rng_state(ckpt["rng"])
             start_epoch, best, diag_seconds = ckpt["epoch"] + 1, ckpt["best"], ckpt["diag_seconds"]
+            best_state = ckpt["best_model"]
             recorder.truncate_after(ckpt["epoch"])
             log.info("resuming %s from epoch %d", run_dir, start_epoch)
 
-        name = cfg.name or f"{choices['dataset']}-{choices['backbone']}-{choices['remedy']}-s{cfg.seed}"
+        name = (
+            cfg.name
+            or f"{choices['dataset']}-{choices['backbone']}-{choices['remedy']}-s{cfg.seed}"
+        )
         tags = [*cfg.tags, *(f"{g}:{c}" for g, c in choices.items() if g != "logger")]
         logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
         ctx.log = lambda d: logger.log(d, d.get("epoch", 0))
@@ -250,7 +274,9 @@ def train(cfg: DictConfig) -> dict:
         for epoch in bar:
             epoch_start = time.perf_counter()
             record: dict = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
-            record.update(train_epoch(model, data.train, opt, cfg, data.task, epoch, amp_dtype, scaler))
+            record.update(
+                train_epoch(model, data.train, opt, cfg, data.task, epoch, amp_dtype, scaler)
+            )
             if sched is not None:
                 sched.step()
             val_pred = predict(model, data.val, cfg.train.eval_batch_size, amp_dtype)
@@ -259,7 +285,11 @@ def train(cfg: DictConfig) -> dict:
             if (every and (epoch + 1) % every == 0) or epoch == epochs - 1:
                 t0 = time.perf_counter()
                 probe_pred = val_pred.subset(probe)
-                record.update(collapse_diagnostics(model, probe_pred, data.task, monitor, cfg.diagnostics.rank_rtol))
+                record.update(
+                    collapse_diagnostics(
+                        model, probe_pred, data.task, monitor, cfg.diagnostics.rank_rtol
+                    )
+                )
                 record["time/diagnostics_s"] = time.perf_counter() - t0
                 diag_seconds += record["time/diagnostics_s"]
             model.remedy.on_epoch_end(epoch, record)
@@ -268,20 +298,32 @@ def train(cfg: DictConfig) -> dict:
             # ">=": among equally good epochs keep the latest (collapse deepens with training).
             if score >= best["score"] or best["epoch"] < 0:
                 best = {"score": score, "epoch": epoch, "val": val}
-                save_atomic({"model": model.state_dict(), "epoch": epoch, "val": val}, run_dir / BEST)
-            save_atomic(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict() if sched is not None else None,
-                    "scaler": scaler.state_dict() if scaler is not None else None,
-                    "rng": rng_state(),
-                    "epoch": epoch,
-                    "best": best,
-                    "diag_seconds": diag_seconds,
-                },
-                run_dir / LAST,
-            )
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            # Checkpoints cost milliseconds an epoch: write them at most every
+            # train.checkpoint_every_s seconds, after the first epoch and after the last.
+            now = time.perf_counter()
+            if (
+                epoch in (start_epoch, epochs - 1)
+                or now - last_saved >= cfg.train.checkpoint_every_s
+            ):
+                save_atomic(
+                    {"model": best_state, "epoch": best["epoch"], "val": val}, run_dir / BEST
+                )
+                save_atomic(
+                    {
+                        "model": model.state_dict(),
+                        "best_model": best_state,
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict() if sched is not None else None,
+                        "scaler": scaler.state_dict() if scaler is not None else None,
+                        "rng": rng_state(),
+                        "epoch": epoch,
+                        "best": best,
+                        "diag_seconds": diag_seconds,
+                    },
+                    run_dir / LAST,
+                )
+                last_saved = now
             record["time/epoch_s"] = time.perf_counter() - epoch_start
             recorder.log(record)
             logger.log(record, epoch)
@@ -293,14 +335,16 @@ def train(cfg: DictConfig) -> dict:
         bar.close()
 
         # ---- test: the best-validation checkpoint, all modalities and each one masked
-        model.load_state_dict(load(run_dir / BEST, device)["model"])
+        model.load_state_dict(best_state)
         if substitution is not None:
             substitution.fit(model, data, device)
             model.substitution = substitution
         test_pred = predict(model, data.test, cfg.train.eval_batch_size, amp_dtype)
         test = labelled_metrics(test_pred.logits, data.test, data.task)
         test_masked = {m: masked_metrics(model, test_pred, data.task, m) for m in data.modalities}
-        final_diag = collapse_diagnostics(model, test_pred, data.task, monitor, cfg.diagnostics.rank_rtol)
+        final_diag = collapse_diagnostics(
+            model, test_pred, data.task, monitor, cfg.diagnostics.rank_rtol
+        )
         unimodal = {}
         if cfg.diagnostics.unimodal:
             unimodal = {m: train_unimodal(cfg, data, m, monitor, device) for m in data.modalities}
@@ -316,7 +360,9 @@ def train(cfg: DictConfig) -> dict:
             "task": data.task,
             "modalities": data.modalities,
             "missing_rate": cfg.data.missing_rate,
-            "test_missing_rate": cfg.data.test_missing_rate if cfg.data.test_missing_rate is not None else cfg.data.missing_rate,
+            "test_missing_rate": cfg.data.test_missing_rate
+            if cfg.data.test_missing_rate is not None
+            else cfg.data.missing_rate,
             "noise_rate": cfg.data.noise_rate,
             "best_epoch": best["epoch"],
             "epochs": epochs,
@@ -342,7 +388,12 @@ def train(cfg: DictConfig) -> dict:
             "contributions",
             ["modality", "contribution", f"test_{monitor}_masked", f"unimodal_{monitor}"],
             [
-                [m, summary["contribution"][m], test_masked[m][monitor], unimodal.get(m, {}).get(monitor)]
+                [
+                    m,
+                    summary["contribution"][m],
+                    test_masked[m][monitor],
+                    unimodal.get(m, {}).get(monitor),
+                ]
                 for m in data.modalities
             ],
         )

@@ -37,15 +37,21 @@ def _keys_at(path: str, overrides: list[str], config_name: str) -> list[str]:
     """Keys of the node at `path` in the config composed without the offending override."""
     others = [o for o in overrides if not o.lstrip("+~").startswith(path + ".")]
     try:
-        node = OmegaConf.select(compose(config_name=config_name, overrides=others), path) if path else None
+        node = (
+            OmegaConf.select(compose(config_name=config_name, overrides=others), path)
+            if path
+            else None
+        )
     except Exception:
         node = None
     if node is None and not path:
         node = OmegaConf.structured(MmcConfig)
-    return [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
+    return [str(k) for k in node] if isinstance(node, DictConfig) else []
 
 
-def composition_error(e: Exception, overrides: list[str] = (), config_name: str = "config") -> ConfigError:
+def composition_error(
+    e: Exception, overrides: list[str] = (), config_name: str = "config"
+) -> ConfigError:
     """One line out of Hydra's multi-line composition errors."""
     text = str(e)
     if isinstance(e, MissingConfigException) and e.options:

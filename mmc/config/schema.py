@@ -28,6 +28,13 @@ class DataConfig:
     noise_splits: list[str] = field(default_factory=lambda: ["train"])
     # Seed of the missingness/noise draws (None -> the run's seed).
     corruption_seed: int | None = None
+    # Retrieval data sets: train on this many real pairs picked by a coreset method
+    # (null|random|herding|kcenter; null = all pairs), or distil this many (remedy=repblend).
+    coreset: str | None = None
+    num_pairs: int = 100
+    # Upweight one modality's inputs by beta (collapse paper Fig. 5); see mmc/data/weighting.py.
+    modality_weight: float = 1.0
+    weighted_modality: str = "weakest"  # a modality name, or "weakest"/"strongest"
 
 
 @dataclass
@@ -51,6 +58,9 @@ class TrainConfig:
     grad_clip: float | None = None
     precision: str = "32"  # 32 | bf16 | 16 (mixed precision, CUDA only)
     eval_batch_size: int = 2048
+    # Seconds between checkpoints (last.pt, best.pt); 0 = every epoch. The first and the
+    # last epoch are always saved, so `resume=` loses at most this much training.
+    checkpoint_every_s: float = 30.0
     # Metric on the validation split that picks the best checkpoint; "auto" = accuracy for
     # multi-class, AUC-ROC for binary.
     monitor: str = "auto"
@@ -64,6 +74,9 @@ class DiagnosticsConfig:
     # Train one encoder+head per modality alone and report its test metric (unimodal strength).
     unimodal: bool = True
     unimodal_epochs: int | None = None  # None -> train.epochs
+    # Collapse-paper diagnostics at the end of the run (mmc/diagnostics/extra.py):
+    # any of cka, vif, semantic, polysemanticity, patterns.
+    extra: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +94,8 @@ class MmcConfig:
     run_dir: str | None = None
     name: str | None = None  # run name (W&B); None -> derived from the config
     tags: list[str] = field(default_factory=list)
+    # GPU ids multirun jobs are spread over: job k runs on cuda:devices[k % len(devices)].
+    devices: list[int] = field(default_factory=list)
     progress: bool = True  # progress bar
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -30,7 +30,9 @@ def build(node: DictConfig | dict, option: str, **extra: Any) -> Any:
     `option` names the config node in messages (e.g. "backbone"); `extra` are the arguments
     the trainer supplies itself (modalities, dim, ...).
     """
-    node_dict = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    node_dict = (
+        OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    )
     target = node_dict.get("_target_")
     check(target is not None, f"{option} has no _target_; point it at a class or function")
     fn = _resolve_target(target, option)
@@ -42,7 +44,9 @@ def build(node: DictConfig | dict, option: str, **extra: Any) -> Any:
                 continue
             valid = [p for p in params if p not in extra and p != "self"]
             close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"did you mean {option}.{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
+            hint = (
+                f"did you mean {option}.{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
+            )
             raise ConfigError(f"{option}.{key} is not an option of {target}; {hint}")
     try:
         # Built as a partial first: Hydra would turn dataclass arguments (a ModalitySpec)
@@ -82,7 +86,10 @@ def validate_config(cfg: DictConfig) -> None:
     from mmc.diagnostics.extra import check_extra
 
     check_extra(g.extra)
-    check(d.modality_weight > 0, f"data.modality_weight={d.modality_weight} must be > 0 (1 = unchanged)")
+    check(
+        d.modality_weight > 0,
+        f"data.modality_weight={d.modality_weight} must be > 0 (1 = unchanged)",
+    )
     check(cfg.model.dim >= 1, f"model.dim={cfg.model.dim} must be at least 1")
 
 

@@ -7,8 +7,7 @@ import math
 import torch
 from omegaconf import DictConfig
 
-from mmc.config.validate import build
-from mmc.config.validate import resolve_modality, validate_modalities
+from mmc.config.validate import build, resolve_modality, validate_modalities
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.data.corruption import add_uniform_noise, drop_modalities, feature_range
 from mmc.data.weighting import upweight_modality
@@ -17,29 +16,53 @@ from mmc.errors import DataError, check
 
 def validate_dataset(data: MultimodalDataset, name: str) -> None:
     """Shapes, dtypes, labels and NaNs, checked once so that nothing fails deep in a layer."""
-    check(data.task in ("binary", "multiclass"), f"dataset {name}: unknown task {data.task!r}", DataError)
+    check(
+        data.task in ("binary", "multiclass"),
+        f"dataset {name}: unknown task {data.task!r}",
+        DataError,
+    )
     for split_name, split in data.splits().items():
         n = len(split)
         check(n > 0, f"dataset {name}: the {split_name} split is empty", DataError)
-        check(set(split.x) == set(data.specs), f"dataset {name}: {split_name} modalities {sorted(split.x)} != {sorted(data.specs)}", DataError)
+        check(
+            set(split.x) == set(data.specs),
+            f"dataset {name}: {split_name} modalities {sorted(split.x)} != {sorted(data.specs)}",
+            DataError,
+        )
         for m, spec in data.specs.items():
             x, mask = split.x[m], split.mask[m]
-            check(tuple(x.shape[1:]) == tuple(spec.shape) and x.shape[0] == n,
-                  f"dataset {name}: {split_name} modality {m} has shape {tuple(x.shape)}, "
-                  f"expected ({n}, {', '.join(map(str, spec.shape))})", DataError)
-            check(mask.dtype == torch.bool and mask.shape == (n,),
-                  f"dataset {name}: {split_name} mask of {m} must be a bool tensor of shape ({n},)", DataError)
+            check(
+                tuple(x.shape[1:]) == tuple(spec.shape) and x.shape[0] == n,
+                f"dataset {name}: {split_name} modality {m} has shape {tuple(x.shape)}, "
+                f"expected ({n}, {', '.join(map(str, spec.shape))})",
+                DataError,
+            )
+            check(
+                mask.dtype == torch.bool and mask.shape == (n,),
+                f"dataset {name}: {split_name} mask of {m} must be a bool tensor of shape ({n},)",
+                DataError,
+            )
             if x.is_floating_point() and bool(mask.any()):
                 bad = ~torch.isfinite(x[mask]).reshape(int(mask.sum()), -1).all(dim=1)
-                check(not bool(bad.any()),
-                      f"dataset {name}: {split_name} modality {m} has NaN/inf in {int(bad.sum())} "
-                      "observed samples; impute them or mark them missing in the mask", DataError)
+                check(
+                    not bool(bad.any()),
+                    f"dataset {name}: {split_name} modality {m} has NaN/inf in {int(bad.sum())} "
+                    "observed samples; impute them or mark them missing in the mask",
+                    DataError,
+                )
         y = split.y[split.labelled]
         if data.task == "multiclass" and len(y):
-            check(int(y.min()) >= 0 and int(y.max()) < data.num_classes,
-                  f"dataset {name}: {split_name} labels must lie in [0, {data.num_classes})", DataError)
+            check(
+                int(y.min()) >= 0 and int(y.max()) < data.num_classes,
+                f"dataset {name}: {split_name} labels must lie in [0, {data.num_classes})",
+                DataError,
+            )
         if data.task == "binary" and len(y):
-            check(bool(((y == 0) | (y == 1)).all()), f"dataset {name}: {split_name} binary labels must be 0/1", DataError)
+            check(
+                bool(((y == 0) | (y == 1)).all()),
+                f"dataset {name}: {split_name} binary labels must be 0/1",
+                DataError,
+            )
 
 
 def missingness_counts(split: MultimodalTensors) -> dict[str, int]:
@@ -67,7 +90,10 @@ def blank_missing(split: MultimodalTensors) -> MultimodalTensors:
 def build_dataset(cfg: DictConfig) -> MultimodalDataset:
     name = cfg.dataset.get("name", "dataset")
     data = build(cfg.dataset.source, "dataset.source")
-    check(isinstance(data, MultimodalDataset), f"dataset.source of {name} must return a MultimodalDataset")
+    check(
+        isinstance(data, MultimodalDataset),
+        f"dataset.source of {name} must return a MultimodalDataset",
+    )
     validate_dataset(data, name)
     validate_modalities(cfg, data.modalities, data.info)
     return corrupt(data, cfg)
@@ -88,7 +114,10 @@ def corrupt(data: MultimodalDataset, cfg: DictConfig) -> MultimodalDataset:
     }
     if d.noise_rate > 0:
         m = resolve_modality(d.noise_modality, data.modalities, data.info, "data.noise_modality")
-        check(data.train.x[m].is_floating_point(), f"data.noise_modality={m} holds integer codes; additive noise needs a continuous modality")
+        check(
+            data.train.x[m].is_floating_point(),
+            f"data.noise_modality={m} holds integer codes; additive noise needs a continuous modality",
+        )
         scale = feature_range(data.train.x[m], data.train.mask[m])
         for s in d.noise_splits:
             splits[s] = add_uniform_noise(splits[s], m, d.noise_rate, scale, gen)
@@ -98,6 +127,7 @@ def corrupt(data: MultimodalDataset, cfg: DictConfig) -> MultimodalDataset:
     data.train, data.val, data.test = (blank_missing(splits[s]) for s in ("train", "val", "test"))
     data.info["missingness"] = {s: missingness_counts(t) for s, t in splits.items()}
     data.info["observed_fraction"] = {
-        m: float(data.train.mask[m].float().mean()) if len(data.train) else math.nan for m in data.modalities
+        m: float(data.train.mask[m].float().mean()) if len(data.train) else math.nan
+        for m in data.modalities
     }
     return data

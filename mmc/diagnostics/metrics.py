@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import Tensor
+from torch.nn import functional as F
 
 from mmc.errors import ConfigError
 
@@ -47,18 +48,22 @@ def task_metrics(logits: Tensor, y: Tensor, task: str) -> dict[str, float]:
     return {"accuracy": float((logits.argmax(-1) == y).float().mean())}
 
 
-def task_loss(logits: Tensor, y: Tensor, labelled: Tensor, task: str) -> Tensor:
+def task_loss(
+    logits: Tensor, y: Tensor, labelled: Tensor, task: str, all_labelled: bool = False
+) -> Tensor:
     """Mean supervised loss over labelled rows; unlabelled rows contribute nothing.
 
-    Weighted rather than indexed: no host sync and no gather on every step.
+    Weighted rather than indexed (no host sync, no gather); `all_labelled` skips the weights.
     """
-    weight = labelled.to(logits.dtype if logits.is_floating_point() else torch.float32)
-    if task == "binary":
-        per_row = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits.float(), y.float().nan_to_num(0.0).clamp(0, 1), reduction="none"
-        )
+    binary = task == "binary"
+    if all_labelled:
+        if binary:
+            return F.binary_cross_entropy_with_logits(logits.float(), y.float())
+        return F.cross_entropy(logits.float(), y)
+    if binary:
+        target = y.float().nan_to_num(0.0).clamp(0, 1)
+        per_row = F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
     else:
-        per_row = torch.nn.functional.cross_entropy(
-            logits.float(), y.long().clamp_min(0), reduction="none"
-        )
-    return (per_row * weight.float()).sum() / weight.float().sum().clamp_min(1.0)
+        per_row = F.cross_entropy(logits.float(), y.long().clamp_min(0), reduction="none")
+    weight = labelled.float()
+    return (per_row * weight).sum() / weight.sum().clamp_min(1.0)

@@ -1,7 +1,8 @@
 """Rank of a representation matrix [N, D]: effective rank and numerical rank.
 
-Singular values come from the eigenvalues of the D x D Gram matrix in float64, which is far
-cheaper than an SVD of the N x D matrix and exact enough for these statistics.
+Singular values come from the eigenvalues of the D x D Gram matrix, which is far cheaper than
+an SVD of the N x D matrix. float32 (unless given float64) keeps the per-epoch diagnostics
+cheap; the smallest singular values lose relative precision, which neither statistic needs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from torch import Tensor
 
 
 def singular_values(z: Tensor, center: bool = True) -> Tensor:
-    z = z.detach().double()
+    z = z.detach()
+    z = z if z.dtype == torch.float64 else z.float()
     if center:
         z = z - z.mean(dim=0, keepdim=True)
     gram = z.T @ z if z.shape[0] >= z.shape[1] else z @ z.T

@@ -56,7 +56,7 @@ def format_summary(s: dict) -> str:
         *((f"effective rank, {m}", r.get("effective")) for m, r in s["rank"].items()),
     ]
     col = s.get("collapse") or {}
-    if col:
+    if col and not math.isnan(col["weak_unimodal"]):
         rows += [
             (f"collapse: weakest ({col['weakest']}) alone", col["weak_unimodal"]),
             (f"collapse: fused, strongest ({col['strongest']}) masked", col["fused_strong_masked"]),

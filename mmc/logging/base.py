@@ -22,6 +22,9 @@ class ExperimentLogger:
     def log_table(self, key: str, columns: list[str], rows: list[list]) -> None:
         """A small table (e.g. final per-modality contributions)."""
 
+    def log_image(self, key: str, image, epoch: int) -> None:
+        """An RGB uint8 array [H, W, 3] (e.g. a learned similarity matrix)."""
+
     def summary(self, values: dict) -> None:
         """Final values of the run (best epoch, test metrics, collapse numbers)."""
 

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from mmc.backbones.base import FusionBackbone
 from mmc.data.batch import Batch
 from mmc.models.encoders import zero_missing
+from mmc.remedies.base import Remedy
 
 
 @dataclass
@@ -40,6 +41,8 @@ class MultimodalModel(nn.Module):
         # The remedy owns its own modules (EBR heads, KD projections); registering it here
         # puts them in the optimiser and in every checkpoint.
         self.remedy = remedy
+        # Skip the hook (and its re-masking) on every step when the remedy does not adapt.
+        self._remedy_adapts = remedy is not None and type(remedy).adapt is not Remedy.adapt
         # Test-time fill-in for missing modalities (mmc.remedies.substitution); not a module
         # of its own unless it has parameters.
         self.substitution = None
@@ -55,7 +58,7 @@ class MultimodalModel(nn.Module):
         self, emb: dict[str, Tensor], mask: dict[str, Tensor], batch: Batch | None = None
     ) -> ModelOutput:
         losses: dict[str, Tensor] = {}
-        if self.remedy is not None:
+        if self._remedy_adapts:
             emb = zero_missing(self.remedy.adapt(emb, mask, batch), mask)
         if self.substitution is not None and not self.training:
             emb, mask = self.substitution(emb, mask, self)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
 import torch
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, device: torch.device | None = None) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if device is not None and device.type == "cuda":
+        # CPU kernels are deterministic already; this switch also costs seconds of imports
+        # (torch._dynamo), so it is only paid where it matters.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def rng_state() -> dict:

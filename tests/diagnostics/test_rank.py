@@ -9,7 +9,9 @@ def test_singular_values_match_svd():
     z = torch.randn(300, 20)
     s = singular_values(z, center=True)
     ref = torch.linalg.svdvals((z - z.mean(0)).double())
-    assert torch.allclose(s, ref, rtol=1e-6)
+    assert torch.allclose(s.double(), ref, rtol=1e-3, atol=1e-4 * float(ref[0]))
+    exact = singular_values(z.double(), center=True)
+    assert torch.allclose(exact, ref, rtol=1e-8)
 
 
 def test_effective_rank_extremes():

@@ -1,0 +1,134 @@
+"""Code modalities: diagnoses, procedures, medications, as the last `max_len` codes per admission.
+
+Order follows MUSE: diagnoses by seq_num, procedures by chartdate, prescriptions by start time.
+Two representations:
+- "ids" (default): integer ids into a vocabulary built from the training split only (0 pad,
+  1 = code not seen in training), for a learned embedding;
+- "titles": the mean of frozen text embeddings of the codes' titles (ICD long titles, drug
+  names), a fixed-size vector. Titles come from the public dictionaries, so every code gets
+  one and nothing is learned from val/test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from mmc.data.mimic.tables import RawTables, duckdb_error
+
+PAD, OOV = 0, 1
+
+# Per modality: source table, title dictionary, code expression, sort keys (oldest first).
+CODE_SOURCES = {
+    "diagnoses": {
+        "table": "diagnoses_icd",
+        "dictionary": "d_icd_diagnoses",
+        "code": "CAST(t.icd_version AS VARCHAR) || ':' || trim(t.icd_code)",
+        "keys": ("t.seq_num", "0"),
+    },
+    "procedures": {
+        "table": "procedures_icd",
+        "dictionary": "d_icd_procedures",
+        "code": "CAST(t.icd_version AS VARCHAR) || ':' || trim(t.icd_code)",
+        "keys": ("t.chartdate", "t.seq_num"),
+    },
+    "medications": {
+        "table": "prescriptions",
+        "dictionary": None,
+        "code": "lower(trim(t.drug))",
+        "keys": ("t.starttime", "0"),
+    },
+}
+
+
+def stage_events(con, modality: str, raw: RawTables) -> None:
+    """Table `ev_<modality>`(idx, split, code, title, rk): every cohort code, rk = 1 the latest."""
+    src = CODE_SOURCES[modality]
+    title, join = "e.code", ""
+    if src["dictionary"]:
+        join = (
+            "LEFT JOIN (SELECT icd_version, trim(icd_code) AS icd_code, any_value(long_title) AS long_title "
+            f"FROM {raw.scan(src['dictionary'])} GROUP BY ALL) d "
+            "ON d.icd_version = e.icd_version AND d.icd_code = e.raw_code"
+        )
+        title = "coalesce(d.long_title, e.code)"
+    version = "t.icd_version" if src["dictionary"] else "NULL"
+    raw_code = "trim(t.icd_code)" if src["dictionary"] else "NULL"
+    k1, k2 = src["keys"]
+    sql = f"""
+        CREATE OR REPLACE TABLE ev_{modality} AS
+        SELECT e.idx, e.split, e.code, {title} AS title,
+               row_number() OVER (PARTITION BY e.idx ORDER BY e.k1 DESC NULLS LAST,
+                                  e.k2 DESC NULLS LAST, e.code DESC) AS rk
+        FROM (
+            SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
+                   {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2
+            FROM {raw.scan(src["table"])} t JOIN cohort c ON t.hadm_id = c.hadm_id
+        ) e {join}
+        WHERE e.code IS NOT NULL AND e.code <> ''
+    """
+    try:
+        con.execute(sql)
+    except Exception as e:  # duckdb.Error: a malformed value somewhere in the file
+        raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
+
+
+def code_ids(con, modality: str, n: int, max_len: int, min_count: int) -> tuple[np.ndarray, dict]:
+    """[n, max_len] int32 ids (right-aligned, latest last) and the vocabulary facts."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE vocab_{modality} AS
+        SELECT code, row_number() OVER (ORDER BY cnt DESC, code) + 1 AS id, cnt
+        FROM (SELECT code, count(*) AS cnt FROM ev_{modality} WHERE split = 0 GROUP BY code)
+        WHERE cnt >= {int(min_count)}
+        """
+    )
+    cursor = con.execute(
+        f"""
+        SELECT e.idx, {max_len} - e.rk AS pos, coalesce(v.id, {OOV}) AS id
+        FROM ev_{modality} e LEFT JOIN vocab_{modality} v USING (code)
+        WHERE e.rk <= {max_len}
+        """
+    )
+    x = np.zeros((n, max_len), dtype=np.int32)
+    kept = oov = 0
+    # Streamed in chunks: at full scale this is up to 50 rows per admission.
+    while len(chunk := cursor.fetch_df_chunk(64)):
+        x[chunk["idx"].to_numpy(), chunk["pos"].to_numpy()] = chunk["id"].to_numpy()
+        kept += len(chunk)
+        oov += int((chunk["id"] == OOV).sum())
+    vocab_size = int(con.execute(f"SELECT count(*) FROM vocab_{modality}").fetchone()[0]) + 2
+    return x, {"vocab_size": vocab_size, "codes_kept": kept, "codes_unseen_in_train": oov}
+
+
+def vocabulary(con, modality: str) -> list[str]:
+    """Code strings by id (ids 0 and 1 are padding and unseen): kept only in the local cache."""
+    codes = con.execute(f"SELECT code FROM vocab_{modality} ORDER BY id").fetchnumpy()["code"]
+    return ["<pad>", "<unseen>", *map(str, codes)]
+
+
+def code_titles(con, modality: str, n: int, max_len: int, embed) -> tuple[np.ndarray, dict]:
+    """[n, dim] float32: mean title embedding of each admission's last `max_len` codes."""
+    titles = con.execute(
+        f"SELECT DISTINCT title FROM ev_{modality} WHERE rk <= {max_len} ORDER BY title"
+    ).fetchnumpy()["title"]
+    con.register("titles_tmp", {"title": titles, "tid": np.arange(len(titles))})
+    rows = con.execute(
+        f"SELECT e.idx, t.tid FROM ev_{modality} e JOIN titles_tmp t USING (title) WHERE e.rk <= {max_len}"
+    ).fetchnumpy()
+    con.unregister("titles_tmp")
+    table = embed([str(t) for t in titles]) if len(titles) else np.zeros((0, embed.dim), np.float32)
+    counts = sp.csr_matrix(
+        (np.ones(len(rows["idx"]), dtype=np.float32), (rows["idx"], rows["tid"])),
+        shape=(n, len(titles)),
+    )
+    per_adm = np.asarray(counts.sum(axis=1)).ravel()
+    x = np.asarray(counts @ table) / np.maximum(per_adm, 1)[:, None]
+    return x.astype(np.float32), {"titles": int(len(titles)), "codes_kept": int(len(rows["idx"]))}
+
+
+def observed(con, modality: str, n: int) -> np.ndarray:
+    idx = con.execute(f"SELECT DISTINCT idx FROM ev_{modality}").fetchnumpy()["idx"]
+    mask = np.zeros(n, dtype=bool)
+    mask[idx] = True
+    return mask

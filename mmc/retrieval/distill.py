@@ -1,0 +1,266 @@
+"""Multimodal dataset distillation by trajectory matching: LoRS, and RepBlend's two parts.
+
+One iteration: pick an expert and a start epoch s; from the expert's θ_s take `syn_steps`
+SGD steps on synthetic mini-batches with learnable step sizes; the loss is the normalised
+distance ‖θ_T − θ_{s+E}‖² / ‖θ_s − θ_{s+E}‖² to the expert's later snapshot.
+
+- memory-constant gradient (TESLA): a first pass runs the inner steps without a graph to get
+  θ_T; a second pass replays them one at a time, each building only its own step's graph
+  and back-propagating v·g_t with v = ∂L/∂θ_T. Memory does not grow with syn_steps (the
+  Hessian terms through later steps are dropped, as in TESLA).
+- soft similarity (LoRS): S = diag(a) + (α/r)·L·Rᵀ, R = 0 at start; the inner loss is a
+  weighted BCE between sigmoid(logits) and S[batch, batch].
+- representation blending (RepBlend): each inner step mixes the mini-batch with a shuffled
+  copy of itself, λ ~ Beta(α, α), the same λ and permutation for both modalities; S is not
+  mixed.
+- symmetric projection matching (RepBlend): a normalised term and a step size per branch
+  (image head, text head); off = one joint term and one step size over all trained
+  parameters (LoRS). In pixel space "off" also means experts that train the image encoder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from mmc.errors import ConfigError, DataError, check
+from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
+from mmc.retrieval.trajectories import ExpertBank
+
+
+@dataclass
+class DistillSettings:
+    iterations: int = 3000
+    syn_steps: int = 8
+    batch_syn: int = 20
+    max_start_epoch: int = 2
+    expert_epochs: int = 1  # match θ_{s+expert_epochs}
+    lr_img: float = 100.0
+    lr_txt: float = 100.0
+    lr_lr: float = 1e-2
+    lr_sim: float = 10.0
+    momentum: float = 0.5
+    syn_lr_init: float = 0.1
+    similarity: str = "lowrank"  # lowrank | none
+    sim_rank: int = 10
+    sim_alpha: float = 1.0
+    blend: bool = True
+    blend_alpha: float = 1.0
+    symmetric: bool = True
+    log_every: int = 10
+
+    def check(self) -> None:
+        check(self.iterations >= 0, f"remedy.iterations={self.iterations} must be >= 0")
+        check(self.syn_steps >= 1, f"remedy.syn_steps={self.syn_steps} must be at least 1")
+        check(self.batch_syn >= 2, f"remedy.batch_syn={self.batch_syn} must be at least 2")
+        check(self.expert_epochs >= 1, f"remedy.expert_epochs={self.expert_epochs} must be >= 1")
+        check(
+            self.max_start_epoch >= 0, f"remedy.max_start_epoch={self.max_start_epoch} must be >= 0"
+        )
+        check(self.blend_alpha > 0, f"remedy.blend_alpha={self.blend_alpha} must be > 0")
+        if self.similarity not in ("lowrank", "none"):
+            raise ConfigError(
+                f"remedy.similarity={self.similarity!r} is not valid; use lowrank or none"
+            )
+
+
+class LowRankSimilarity(nn.Module):
+    """S = diag(a) + (alpha/r)·L·Rᵀ over the N synthetic pairs; the identity at start."""
+
+    def __init__(self, n: int, rank: int, alpha: float, generator: torch.Generator) -> None:
+        super().__init__()
+        rank = max(1, min(rank, n))
+        self.diag = nn.Parameter(torch.ones(n))
+        self.left = nn.Parameter(torch.randn(n, rank, generator=generator) / math.sqrt(rank))
+        self.right = nn.Parameter(torch.zeros(n, rank))
+        self.scale = alpha / rank
+
+    def forward(self, idx: Tensor | None = None) -> Tensor:
+        d, left, right = self.diag, self.left, self.right
+        if idx is not None:
+            d, left, right = d[idx], left[idx], right[idx]
+        return torch.diag(d) + self.scale * left @ right.T
+
+
+@dataclass
+class DistilledSet:
+    img: Tensor  # [N, ...] synthetic images (features or pixels)
+    txt: Tensor  # [N, D_txt]
+    similarity: Tensor | None  # [N, N] learned soft targets, None -> identity (contrastive)
+    init_img: Tensor
+    init_txt: Tensor
+    step_sizes: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Distiller:
+    def __init__(
+        self,
+        model: DualEncoder,
+        init_img: Tensor,
+        init_txt: Tensor,
+        settings: DistillSettings,
+        generator: torch.Generator,
+    ) -> None:
+        settings.check()
+        self.s, self.gen = settings, generator
+        self.model = model.eval()  # dropout off: both passes must see the same function
+        self.img = nn.Parameter(init_img.detach().clone())
+        self.txt = nn.Parameter(init_txt.detach().clone())
+        self.init_img, self.init_txt = init_img.detach().clone(), init_txt.detach().clone()
+        n = init_txt.shape[0]
+        check(
+            n >= 2, f"distillation needs at least 2 synthetic pairs, got {n}; raise data.num_pairs"
+        )
+        device = init_txt.device
+        self.sim = (
+            LowRankSimilarity(n, settings.sim_rank, settings.sim_alpha, generator).to(device)
+            if settings.similarity == "lowrank"
+            else None
+        )
+        groups = ("image", "text") if settings.symmetric else ("all",)
+        self.step_sizes = nn.ParameterDict(
+            {g: nn.Parameter(torch.tensor(settings.syn_lr_init, device=device)) for g in groups}
+        )
+        param_groups = [
+            {"params": [self.img], "lr": settings.lr_img},
+            {"params": [self.txt], "lr": settings.lr_txt},
+            {"params": list(self.step_sizes.values()), "lr": settings.lr_lr},
+        ]
+        if self.sim is not None:
+            param_groups.append({"params": list(self.sim.parameters()), "lr": settings.lr_sim})
+        self.opt = torch.optim.SGD(param_groups, lr=settings.lr_img, momentum=settings.momentum)
+        self.beta = torch.distributions.Beta(settings.blend_alpha, settings.blend_alpha)
+
+    def group_of(self, name: str) -> str:
+        return self.model.branch_of(name) if self.s.symmetric else "all"
+
+    # ------------------------------------------------------------------ inner loop
+    def _plan(self, n: int) -> list[tuple[Tensor, tuple[float, Tensor] | None]]:
+        """Mini-batches and blend draws of one iteration, replayed identically by both passes."""
+        device = self.txt.device
+        plan = []
+        for _ in range(self.s.syn_steps):
+            idx = torch.randperm(n, generator=self.gen)[: self.s.batch_syn].to(device)
+            mix = None
+            if self.s.blend:
+                # Beta(1, 1) is uniform: draw it from our generator; other α use torch's RNG.
+                if self.s.blend_alpha == 1.0:
+                    lam = float(torch.rand((), generator=self.gen))
+                else:
+                    lam = float(self.beta.sample())
+                mix = (lam, torch.randperm(len(idx), generator=self.gen).to(device))
+            plan.append((idx, mix))
+        return plan
+
+    def _inner_loss(self, params: dict[str, Tensor], idx: Tensor, mix) -> Tensor:
+        logits = functional_call(self.model, params, (self.img[idx], self.txt[idx]), {"mix": mix})
+        if self.sim is None:
+            return contrastive_loss(logits)
+        return soft_bce_loss(logits, self.sim(idx))
+
+    def iteration(self, bank: ExpertBank) -> dict[str, float]:
+        s = self.s
+        snaps = bank.get(int(torch.randint(len(bank), (1,), generator=self.gen)))
+        last_start = min(s.max_start_epoch, len(snaps) - 1 - s.expert_epochs)
+        check(
+            last_start >= 0,
+            f"the experts keep {len(snaps) - 1} epochs, fewer than "
+            f"remedy.expert_epochs={s.expert_epochs}; retrain them with more epochs",
+            DataError,
+        )
+        start = int(torch.randint(last_start + 1, (1,), generator=self.gen))
+        device = self.txt.device
+        theta0 = {k: v.to(device) for k, v in snaps[start].items()}
+        target = {k: v.to(device) for k, v in snaps[start + s.expert_epochs].items()}
+        names = list(theta0)
+        frozen = {n: p.detach() for n, p in self.model.named_parameters() if n not in theta0}
+        frozen.update(dict(self.model.named_buffers()))
+        alpha = {n: self.step_sizes[self.group_of(n)] for n in names}
+        plan = self._plan(self.txt.shape[0])
+
+        # Pass 1: where the student ends, no graph kept.
+        theta = dict(theta0)
+        for idx, mix in plan:
+            req = {n: t.detach().requires_grad_(True) for n, t in theta.items()}
+            loss = self._inner_loss({**frozen, **req}, idx, mix)
+            grads = torch.autograd.grad(loss, list(req.values()))
+            theta = {n: (req[n] - alpha[n].detach() * g).detach() for n, g in zip(names, grads)}
+
+        # Matching loss per group and its gradient v = dL/dθ_T.
+        terms: dict[str, list[Tensor]] = {}
+        denom: dict[str, Tensor] = {}
+        for n in names:
+            g = self.group_of(n)
+            terms.setdefault(g, []).append(((theta[n] - target[n]) ** 2).sum())
+            denom[g] = denom.get(g, 0.0) + ((theta0[n] - target[n]) ** 2).sum()
+        group_loss = {g: sum(t) / denom[g].clamp_min(1e-12) for g, t in terms.items()}
+        v = {
+            n: 2.0 * (theta[n] - target[n]) / denom[self.group_of(n)].clamp_min(1e-12)
+            for n in names
+        }
+
+        # Pass 2: replay each step with its own graph, back-propagate v·(-α g_t).
+        self.opt.zero_grad(set_to_none=True)
+        lr_grad = {g: torch.zeros((), device=device) for g in self.step_sizes}
+        theta = dict(theta0)
+        for idx, mix in plan:
+            req = {n: t.detach().requires_grad_(True) for n, t in theta.items()}
+            loss = self._inner_loss({**frozen, **req}, idx, mix)
+            grads = torch.autograd.grad(loss, list(req.values()), create_graph=True)
+            surrogate = sum(-(alpha[n].detach() * (v[n] * g).sum()) for n, g in zip(names, grads))
+            surrogate.backward()
+            for n, g in zip(names, grads):
+                lr_grad[self.group_of(n)] -= (v[n] * g.detach()).sum()
+            theta = {n: (req[n] - alpha[n].detach() * g).detach() for n, g in zip(names, grads)}
+        for g, p in self.step_sizes.items():
+            p.grad = lr_grad[g]
+        total = sum(group_loss.values())
+        check(
+            math.isfinite(float(total)),
+            "distillation diverged (non-finite matching loss); lower "
+            "remedy.lr_img / remedy.lr_txt / remedy.lr_lr",
+            ConfigError,
+        )
+        self.opt.step()
+        with torch.no_grad():
+            for p in self.step_sizes.values():
+                p.clamp_(min=1e-6)
+        out = {"distill/loss": float(total), "distill/start_epoch": start}
+        for g, value in group_loss.items():
+            out[f"distill/loss_{g}"] = float(value)
+            out[f"distill/step_size_{g}"] = float(self.step_sizes[g].detach())
+        return out
+
+    def run(self, bank: ExpertBank, log: Callable[[dict, int], None] | None = None) -> DistilledSet:
+        t0 = time.perf_counter()
+        history = []
+        for it in range(self.s.iterations):
+            record = self.iteration(bank)
+            if it % self.s.log_every == 0 or it == self.s.iterations - 1:
+                record["distill/iteration"] = it
+                history.append(record)
+                if log is not None:
+                    log(record, it)
+        return self.result(history, time.perf_counter() - t0)
+
+    def result(self, history: list[dict] | None = None, seconds: float = 0.0) -> DistilledSet:
+        with torch.no_grad():
+            sim = self.sim().detach().clone() if self.sim is not None else None
+        return DistilledSet(
+            img=self.img.detach().clone(),
+            txt=self.txt.detach().clone(),
+            similarity=sim,
+            init_img=self.init_img,
+            init_txt=self.init_txt,
+            step_sizes={g: float(p.detach()) for g, p in self.step_sizes.items()},
+            history=history or [],
+            seconds=seconds,
+        )

@@ -1,0 +1,82 @@
+"""Karpathy-split annotation files of Flickr-30K and MS-COCO (as distributed for BLIP/LAVIS).
+
+Train files hold one entry per caption ({"image", "caption": str, "image_id"}); val/test
+files one entry per image ({"image", "caption": [5 strings]}). Both shapes are accepted in
+every split. Image ids are mapped to contiguous integers in order of first appearance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmc.errors import ConfigError, DataError, check
+
+SPLIT_FILES = {
+    "flickr30k": {s: f"flickr30k_{s}.json" for s in ("train", "val", "test")},
+    "mscoco": {s: f"coco_karpathy_{s}.json" for s in ("train", "val", "test")},
+}
+_PUNCT = re.compile(r"[^\w\s]")
+
+
+def preprocess_caption(text: str, max_words: int) -> str:
+    """Lowercase, punctuation removed, at most `max_words` words (the reference code's steps)."""
+    words = _PUNCT.sub(" ", str(text).lower()).split()
+    return " ".join(words[:max_words])
+
+
+@dataclass
+class KarpathySplit:
+    images: list[str]  # image paths relative to the image root
+    captions: list[str]
+    txt2img: list[int]
+
+
+def annotation_path(root: Path, name: str, split: str) -> Path:
+    if name not in SPLIT_FILES:
+        raise ConfigError(
+            f"no Karpathy split files known for {name!r}; use one of: {', '.join(SPLIT_FILES)}"
+        )
+    fname = SPLIT_FILES[name][split]
+    for candidate in (root / fname, root / "annotations" / fname):
+        if candidate.exists():
+            return candidate
+    raise DataError(
+        f"{fname} not found in {root} or {root / 'annotations'}; put the Karpathy-split JSON "
+        "files (as distributed for BLIP/LAVIS) there, or point dataset.root at their folder"
+    )
+
+
+def load_split(root: str | Path, name: str, split: str, max_words: int = 30) -> KarpathySplit:
+    path = annotation_path(Path(root), name, split)
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(
+            f"{path} is not readable JSON ({e}); re-download the Karpathy split file"
+        ) from None
+    check(
+        isinstance(entries, list) and entries,
+        f"{path}: expected a non-empty JSON list of entries",
+        DataError,
+    )
+    index: dict[str, int] = {}
+    out = KarpathySplit([], [], [])
+    for k, e in enumerate(entries):
+        check(
+            isinstance(e, dict) and "image" in e and "caption" in e,
+            f"{path}: entry {k} lacks 'image' or 'caption'; is this a Karpathy split file?",
+            DataError,
+        )
+        key = str(e.get("image_id", e["image"])) if isinstance(e["caption"], str) else e["image"]
+        if key not in index:
+            index[key] = len(out.images)
+            out.images.append(e["image"])
+        captions = [e["caption"]] if isinstance(e["caption"], str) else list(e["caption"])
+        check(len(captions) > 0, f"{path}: entry {k} ({e['image']}) has no captions", DataError)
+        for c in captions:
+            out.captions.append(preprocess_caption(c, max_words))
+            out.txt2img.append(index[key])
+    return out

@@ -1,0 +1,383 @@
+"""`train_retrieval(cfg)`: the retrieval experiment, reached from `mmc.train.train`.
+
+real training pairs -> (coreset | RepBlend/LoRS distillation | all of them) -> a fresh dual
+encoder trained on that set, validated every epoch (IR/TR@k on the val split picks the best
+checkpoint) -> the best checkpoint on the test split -> collapse metrics -> summary.json.
+The run directory holds the same files as classification runs: config.yaml, metrics.jsonl,
+summary.json, checkpoints/, plus distill.jsonl (the distillation curve) and distilled.pt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from mmc.config.validate import build
+from mmc.errors import ConfigError, MmcError, check, choices_error
+from mmc.logging.recorder import RunRecorder
+from mmc.remedies.base import Remedy
+from mmc.retrieval import coreset as coresets
+from mmc.retrieval.collapse import collapse_metrics, relative_update
+from mmc.retrieval.distill import DistilledSet, Distiller
+from mmc.retrieval.metrics import retrieval_metrics
+from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
+from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
+from mmc.retrieval.remedy import RepBlend
+from mmc.retrieval.trajectories import expert_bank
+from mmc.utils.checkpoint import load, save_atomic
+from mmc.utils.device import select_device
+from mmc.utils.seed import epoch_generator, seed_everything
+
+log = logging.getLogger("mmc")
+LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
+
+
+# --------------------------------------------------------------------------- pieces
+def build_data(cfg: DictConfig) -> RetrievalData:
+    name = cfg.dataset.get("name", "dataset")
+    data = build(cfg.dataset.source, "dataset.source")
+    check(isinstance(data, RetrievalData), f"dataset.source of {name} must return a RetrievalData")
+    validate_pairs(data, name)
+    return data
+
+
+def make_model_factory(cfg: DictConfig, data: RetrievalData):
+    def make() -> DualEncoder:
+        return build(cfg.dataset.model, "dataset.model", img_dim=data.img_dim, txt_dim=data.txt_dim)
+
+    return make
+
+
+@torch.no_grad()
+def embed(model: DualEncoder, split: PairSplit, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    model.eval()
+    img = torch.cat(
+        [model.encode_image(split.img[i : i + batch]) for i in range(0, split.num_images, batch)]
+    )
+    txt = torch.cat(
+        [model.encode_text(split.txt[i : i + batch]) for i in range(0, len(split), batch)]
+    )
+    return img, txt
+
+
+def evaluate(model: DualEncoder, split: PairSplit, batch: int) -> dict[str, float]:
+    img, txt = embed(model, split, batch)
+    return retrieval_metrics(img, txt, split.txt2img)
+
+
+def train_epoch(
+    model: DualEncoder,
+    pairs: PairSplit,
+    similarity: torch.Tensor | None,
+    opt: torch.optim.Optimizer,
+    cfg: DictConfig,
+    epoch: int,
+) -> float:
+    """One pass over the training pairs; soft BCE against `similarity` when there is one."""
+    model.train()
+    gen = epoch_generator(cfg.seed, epoch)
+    order = torch.randperm(len(pairs), generator=gen).to(pairs.txt.device)
+    total, steps = 0.0, 0
+    for start in range(0, len(order), cfg.train.batch_size):
+        j = order[start : start + cfg.train.batch_size]
+        if len(j) < 2:
+            continue  # a contrastive batch of one pair has no negatives
+        logits = model(pairs.img[pairs.txt2img[j]], pairs.txt[j])
+        loss = (
+            contrastive_loss(logits)
+            if similarity is None
+            else soft_bce_loss(logits, similarity[j][:, j])
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+        opt.step()
+        total += float(loss.detach())
+        steps += 1
+    mean = total / max(steps, 1)
+    if not math.isfinite(mean):
+        raise MmcError(
+            f"training diverged: the loss became {mean} in epoch {epoch}; lower train.lr (now {cfg.train.lr})"
+        )
+    return mean
+
+
+def similarity_image(sim: torch.Tensor, size: int = 100, scale: int = 4):
+    """The learned similarity matrix (first `size` pairs) as an RGB uint8 array [H, W, 3],
+    min-max scaled through a viridis-like colour ramp, each entry a scale x scale block."""
+    import numpy as np
+
+    s = sim[:size, :size].detach().float().cpu().numpy()
+    t = (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
+    anchors = np.array(
+        [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], float
+    )
+    pos = t * (len(anchors) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(anchors) - 2)
+    frac = (pos - lo)[..., None]
+    rgb = (anchors[lo] * (1 - frac) + anchors[lo + 1] * frac).astype(np.uint8)
+    return np.kron(rgb, np.ones((scale, scale, 1), dtype=np.uint8))
+
+
+def _save_png(image, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(image).save(path)
+
+
+# --------------------------------------------------------------------------- training sets
+def select_pairs(cfg: DictConfig, data: RetrievalData, method: str, n: int) -> PairSplit:
+    """`n` real pairs, at most one caption per image, chosen by a coreset method."""
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+    cand = data.train.one_caption_per_image(gen).to(data.train.txt.device)
+    img, txt = data.train.img[data.train.txt2img[cand]], data.train.txt[cand]
+    pick = coresets.select(method, img, txt, n, gen).to(img.device)
+    return PairSplit(img[pick], txt[pick], torch.arange(len(pick), device=img.device))
+
+
+def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Path) -> DistilledSet:
+    check(
+        remedy.space == "feature",
+        "remedy.space=pixel needs raw images in the loop, which the "
+        "mmc train path does not load yet; distil in feature space (exact for the frozen "
+        "encoder), or call mmc.retrieval.distill.Distiller with an image encoder (see scripts/bench_distill.py)",
+    )
+    init = select_pairs(cfg, data, remedy.init, cfg.data.num_pairs)
+    check(
+        len(init) >= 2, f"data.num_pairs={cfg.data.num_pairs}: distillation needs at least 2 pairs"
+    )
+    bank = expert_bank(
+        make_model, data.train, remedy.expert_settings, remedy.expert_dir, device,
+        seed=0,  # one expert bank for all run seeds: the seed varies the distillation only
+        model_key=OmegaConf.to_container(cfg.dataset.model, resolve=True),
+    )  # fmt: skip
+    log.info("experts: %d in %s", len(bank), bank.directory)
+    gen = torch.Generator().manual_seed(int(cfg.seed) + 1)
+    distiller = Distiller(make_model().to(device), init.img, init.txt, remedy.settings, gen)
+    path = run_dir / "distill.jsonl"
+    path.unlink(missing_ok=True)
+
+    def log_curve(record: dict, it: int) -> None:
+        # The x axis of distill/* curves is the distillation iteration.
+        with path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        logger.log(record, it)
+
+    result = distiller.run(bank, log_curve)
+    save_atomic(
+        {"img": result.img.cpu(), "txt": result.txt.cpu(), "similarity": None if result.similarity is None else result.similarity.cpu(),
+         "step_sizes": result.step_sizes},
+        run_dir / "distilled.pt",
+    )  # fmt: skip
+    return result
+
+
+# --------------------------------------------------------------------------- the experiment
+def train_retrieval(cfg: DictConfig) -> dict:
+    from mmc.train import _choices, _run_dir, make_optimizer, make_scheduler
+
+    started = time.perf_counter()
+    check(not cfg.resume, "resume is not supported for retrieval runs yet; start the run again")
+    run_dir = _run_dir(cfg)
+    recorder = RunRecorder(run_dir)
+    device = select_device(cfg.device)
+    seed_everything(cfg.seed, device)
+    remedy = build(cfg.remedy, "remedy")
+    choices = _choices(cfg)
+    if not isinstance(remedy, RepBlend) and type(remedy) is not Remedy:
+        raise ConfigError(
+            f"remedy={choices['remedy']} does not apply to retrieval data sets; use remedy=none "
+            "(optionally with data.coreset=random|herding|kcenter) or remedy=repblend"
+        )
+    coreset = cfg.data.get("coreset")
+    if coreset is not None and coreset not in coresets.METHODS:
+        raise choices_error("data.coreset", coreset, ["null", *coresets.METHODS])
+    check(cfg.data.num_pairs >= 2, f"data.num_pairs={cfg.data.num_pairs} must be at least 2")
+
+    data = build_data(cfg)
+    for name, split in data.splits().items():
+        setattr(data, name, split.to(device))
+    make_model = make_model_factory(cfg, data)
+    recorder.write_config(cfg)
+    logger = build(cfg.logger, "logger")
+    exit_code = 1
+    try:
+        name = (
+            cfg.name
+            or f"{choices['dataset']}-{choices['remedy']}-{coreset or 'full'}-n{cfg.data.num_pairs}-s{cfg.seed}"
+        )
+        tags = [
+            *cfg.tags,
+            *(f"{g}:{c}" for g, c in choices.items() if g not in ("logger", "backbone")),
+        ]
+        logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
+
+        distilled: DistilledSet | None = None
+        similarity = None
+        if isinstance(remedy, RepBlend):
+            distilled = distill(cfg, data, remedy, make_model, device, logger, run_dir)
+            pairs = PairSplit(
+                distilled.img, distilled.txt, torch.arange(len(distilled.txt), device=device)
+            )
+            similarity = distilled.similarity
+            source = "distilled"
+        elif coreset is not None:
+            pairs, source = (
+                select_pairs(cfg, data, coreset, cfg.data.num_pairs),
+                f"coreset:{coreset}",
+            )
+        else:
+            pairs, source = data.train, "full"
+
+        seed_everything(cfg.seed, device)
+        model = make_model().to(device)
+        init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        opt = make_optimizer(model.parameters(), cfg.train)
+        sched = make_scheduler(opt, cfg.train)
+        best = {"score": -math.inf, "epoch": -1, "val": {}}
+        bar = tqdm(
+            range(cfg.train.epochs),
+            desc="train",
+            unit="epoch",
+            disable=None if cfg.progress else True,
+        )
+        for epoch in bar:
+            record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
+            record["loss/total"] = train_epoch(model, pairs, similarity, opt, cfg, epoch)
+            if sched is not None:
+                sched.step()
+            val = evaluate(model, data.val, cfg.train.eval_batch_size)
+            record.update({f"val/{k}": v for k, v in val.items()})
+            # Model selection on the validation split (the public code picks on test).
+            if val["r_mean"] >= best["score"] or best["epoch"] < 0:
+                best = {"score": val["r_mean"], "epoch": epoch, "val": val}
+                save_atomic(
+                    {"model": model.state_dict(), "epoch": epoch, "val": val}, run_dir / BEST
+                )
+            save_atomic(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "epoch": epoch,
+                    "best": best,
+                },
+                run_dir / LAST,
+            )
+            recorder.log(record)
+            logger.log(record, epoch)
+            bar.set_postfix(loss=f"{record['loss/total']:.3f}", r_mean=f"{val['r_mean']:.1f}")
+        bar.close()
+
+        model.load_state_dict(load(run_dir / BEST, device)["model"])
+        test = evaluate(model, data.test, cfg.train.eval_batch_size)
+        collapse = collapse_report(
+            model, data, pairs, distilled, cfg.train.eval_batch_size, cfg.seed
+        )
+        collapse["update_norm/model_image"], collapse["update_norm/model_text"] = head_update_norms(
+            model, init_state
+        )
+        summary = {
+            "status": "completed",
+            "task": "retrieval",
+            "choices": choices,
+            "seed": cfg.seed,
+            "monitor": "r_mean",
+            "train_set": {"source": source, "pairs": len(pairs), "soft_similarity": similarity is not None},
+            "best_epoch": best["epoch"],
+            "epochs": cfg.train.epochs,
+            "val": best["val"],
+            "test": test,
+            "collapse": collapse,
+            "data": data.info,
+            "timing": {"total_s": time.perf_counter() - started,
+                       "distill_s": distilled.seconds if distilled else 0.0},
+            "run_dir": str(run_dir),
+        }  # fmt: skip
+        if distilled is not None:
+            summary["distill"] = {
+                "step_sizes": distilled.step_sizes,
+                "final_loss": distilled.history[-1]["distill/loss"] if distilled.history else None,
+                "blend": remedy.settings.blend,
+                "symmetric": remedy.settings.symmetric,
+            }
+            if similarity is not None:
+                image = similarity_image(similarity)
+                _save_png(image, run_dir / "similarity.png")
+                logger.log_image("distill/similarity", image, cfg.train.epochs)
+        recorder.write_summary(summary)
+        from mmc.train import _flat
+
+        logger.summary(_flat(summary))
+        print(format_retrieval(summary))
+        exit_code = 0
+        return summary
+    finally:
+        logger.finish(exit_code)
+
+
+def collapse_report(
+    model, data: RetrievalData, pairs: PairSplit, distilled, batch: int, seed: int
+) -> dict:
+    """Collapse metrics of the trained model on real test pairs and on its own training set,
+    the latter's concentration ratio measured against real training pairs."""
+    gen = torch.Generator().manual_seed(int(seed) + 3)
+    test_first = data.test.one_caption_per_image(gen).to(data.test.txt.device)
+    t_img, t_txt = embed(model, data.test, batch)
+    # one_caption_per_image is ordered by image, so row i of both embeddings is one pair.
+    out = {f"test/{k}": v for k, v in collapse_metrics(t_img, t_txt[test_first]).items()}
+    real = data.train.one_caption_per_image(gen)[:1000].to(data.train.txt.device)
+    real_split = PairSplit(
+        data.train.img[data.train.txt2img[real]],
+        data.train.txt[real],
+        torch.arange(len(real), device=real.device),
+    )
+    r_img, r_txt = embed(model, real_split, batch)
+    real_m = collapse_metrics(r_img, r_txt)
+    out.update({f"real_train/{k}": v for k, v in real_m.items()})
+    ref = {"image": real_m["intra_cos/image"], "text": real_m["intra_cos/text"]}
+    if len(pairs) <= 5000:
+        s_img, s_txt = embed(model, pairs, batch)
+        out.update({f"train_set/{k}": v for k, v in collapse_metrics(s_img, s_txt, ref).items()})
+    if distilled is not None:
+        init = PairSplit(distilled.init_img, distilled.init_txt, pairs.txt2img)
+        i_img, i_txt = embed(model, init, batch)
+        out["update_norm/synthetic_image"] = relative_update(s_img, i_img)
+        out["update_norm/synthetic_text"] = relative_update(s_txt, i_txt)
+        out["update_norm/feature_image"] = relative_update(distilled.img, distilled.init_img)
+        out["update_norm/feature_text"] = relative_update(distilled.txt, distilled.init_txt)
+    return out
+
+
+def head_update_norms(model: DualEncoder, init_state: dict) -> tuple[float, float]:
+    """||θ - θ_0|| / ||θ_0|| of each head's parameters after training."""
+    out = []
+    for prefix in ("image_head.", "text_head."):
+        keys = [k for k in init_state if k.startswith(prefix)]
+        now = torch.cat([model.state_dict()[k].flatten() for k in keys])
+        then = torch.cat([init_state[k].flatten() for k in keys])
+        out.append(float((now - then).norm() / then.norm().clamp_min(1e-12)))
+    return out[0], out[1]
+
+
+def format_retrieval(summary: dict) -> str:
+    t = summary["test"]
+    c = summary["collapse"]
+    lines = [
+        f"retrieval on {summary['choices']['dataset']} ({summary['train_set']['source']}, {summary['train_set']['pairs']} pairs), best val epoch {summary['best_epoch']}",
+        "  test IR@1/5/10 {:.1f}/{:.1f}/{:.1f} | TR@1/5/10 {:.1f}/{:.1f}/{:.1f}".format(
+            t["ir@1"], t["ir@5"], t["ir@10"], t["tr@1"], t["tr@5"], t["tr@10"]),
+        "  collapse (test): intra-cos img {:.3f} txt {:.3f}, modality gap {:.3f}".format(
+            c["test/intra_cos/image"], c["test/intra_cos/text"], c["test/modality_gap"]),
+    ]  # fmt: skip
+    if "train_set/concentration/image" in c:
+        lines.append("  collapse (training set): concentration img {:.2f} txt {:.2f}, gap {:.3f}".format(
+            c["train_set/concentration/image"], c["train_set/concentration/text"], c["train_set/modality_gap"]))  # fmt: skip
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Multirun helpers: GPU per job, skip-completed, failure isolation, sweep-level naming."""

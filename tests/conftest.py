@@ -1,0 +1,50 @@
+"""Shared fixtures: compose the real configs (as lightning-hydra-template does) for tiny runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Several test workers share two cores: one thread each avoids oversubscription.
+torch.set_num_threads(1)
+os.environ.setdefault("WANDB_MODE", "disabled")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+MIMIC_DEMO = REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2"
+
+# Small and fast, yet large enough for the synthetic benchmark to learn something.
+TINY = [
+    "logger=none",
+    "progress=false",
+    "train.epochs=3",
+    "dataset.source.n_train=600",
+    "dataset.source.n_val=200",
+    "dataset.source.n_test=200",
+    "diagnostics.unimodal_epochs=2",
+    "diagnostics.probe_size=128",
+]
+
+
+@pytest.fixture
+def compose():
+    """compose(*overrides, tiny=True) -> the real composed config, run_dir in a tmp folder."""
+    from mmc.config.compose import compose_config
+
+    def _compose(*overrides: str, tiny: bool = True, run_dir: Path | None = None):
+        extra = [f"run_dir={run_dir}"] if run_dir is not None else []
+        return compose_config([*(TINY if tiny else []), *extra, *overrides])
+
+    return _compose
+
+
+@pytest.fixture
+def mimic_demo() -> Path:
+    if not MIMIC_DEMO.is_dir():
+        pytest.skip(
+            f"MIMIC-IV demo not found at {MIMIC_DEMO} (it lives in the team's shared/ folder)"
+        )
+    return MIMIC_DEMO

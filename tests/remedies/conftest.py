@@ -1,0 +1,37 @@
+"""A tiny built (untrained) model with its data and run context, for mechanism tests."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+SMALL = [
+    "dataset.source.n_train=300",
+    "dataset.source.n_val=100",
+    "dataset.source.n_test=100",
+    "model.dim=16",
+]
+SMALL_EBR = ["remedy.hidden=32", "remedy.shared_dim=16", "remedy.disc_hidden=[16]"]
+
+
+@pytest.fixture
+def tiny_model(compose, tmp_path):
+    """tiny_model(*overrides) -> (cfg, data, model, ctx) with the remedy set up."""
+    from mmc.context import RunContext
+    from mmc.data.build import build_dataset
+    from mmc.train import build_model
+
+    def _make(*overrides: str):
+        cfg = compose(*SMALL, *overrides, run_dir=tmp_path)
+        torch.manual_seed(0)
+        data = build_dataset(cfg)
+        model = build_model(cfg, data)
+        ctx = RunContext(
+            cfg, torch.device("cpu"), tmp_path, log=lambda d: None, logger=logging.getLogger("test")
+        )
+        model.remedy.setup(model, data, ctx)
+        return cfg, data, model, ctx
+
+    return _make

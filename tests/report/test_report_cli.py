@@ -1,0 +1,149 @@
+"""`mmc report` on a sweep directory laid out as `mmc train -m` writes it (summary.json,
+.hydra/overrides.yaml, metrics.jsonl, failure.json), built by hand so values are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy.stats import wilcoxon
+
+from mmc.errors import DataError
+from mmc.report.cli import main
+
+
+def _job(sweep: Path, num: int, overrides: list[str], summary: dict, ranks: list[float]) -> None:
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(["logger=none", *overrides]))
+    (job / "config.yaml").write_text("seed: 0\n")
+    (job / "summary.json").write_text(json.dumps({"status": "completed", **summary}))
+    lines = [
+        {"epoch": e, "rank/fused/effective": r, "rank/m0/effective": r / 2}
+        for e, r in enumerate(ranks)
+    ]
+    (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def _summary(remedy: str, rate: float, seed: int, auroc: float, extra: dict | None = None) -> dict:
+    return {
+        "choices": {"dataset": "mimic", "backbone": "muse", "remedy": remedy, "logger": "none"},
+        "seed": seed, "missing_rate": rate, "test_missing_rate": rate, "noise_rate": 0.0,
+        "monitor": "auroc", "task": "binary", "best_epoch": 1,
+        "test": {"auroc": auroc, "auprc": auroc / 2, "accuracy": 0.9},
+        "rank": {"fused": {"effective": 10 * auroc}},
+        "collapse": {"gap": 1 - auroc},
+        **(extra or {}),
+    }  # fmt: skip
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    sweep = tmp_path / "sweep"
+    rng = np.random.default_rng(0)
+    num = 0
+    for remedy, base in (("none", 0.80), ("ebr", 0.85)):
+        for rate in (0.1, 0.3, 0.5):
+            for seed in (0, 1):
+                auroc = base - rate / 10 + rng.normal(0, 0.005)
+                ov = [f"remedy={remedy}", f"data.missing_rate={rate}", f"seed={seed}"]
+                _job(sweep, num, ov, _summary(remedy, rate, seed, auroc), [5.0, 4.0, 3.0])
+                num += 1
+    failed = sweep / str(num)
+    failed.mkdir()
+    (failed / "failure.json").write_text(
+        json.dumps({"status": "failed", "message": "training diverged"})
+    )
+    return sweep
+
+
+def _summaries(sweep: Path) -> pd.DataFrame:
+    rows = []
+    for f in sweep.glob("*/summary.json"):
+        s = json.loads(f.read_text())
+        rows.append({"remedy": s["choices"]["remedy"], "rate": s["missing_rate"], "seed": s["seed"],
+                     "auroc": s["test"]["auroc"], "auprc": s["test"]["auprc"]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_report_tables_match_the_summaries(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    out = sweep / "report"
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    truth = _summaries(sweep)
+    for remedy in ("none", "ebr"):
+        per_rate = truth[truth.remedy == remedy].groupby("rate")[["auroc", "auprc"]].mean()
+        for metric in ("auroc", "auprc"):
+            assert table.loc[remedy, f"test/{metric}/mean"] == pytest.approx(
+                per_rate[metric].mean()
+            )
+            assert table.loc[remedy, f"test/{metric}/std"] == pytest.approx(per_rate[metric].std())
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == 12 and set(runs["method"]) == {"none", "ebr"}
+
+    # Wilcoxon: the best method (ebr) against none, paired over rate x seed (6 pairs).
+    detail = pd.read_csv(out / "wilcoxon_detail.csv")
+    auroc = detail[detail.metric == "test/auroc"].iloc[0]
+    wide = truth.pivot_table(index=["rate", "seed"], columns="remedy", values="auroc")
+    assert auroc["method"] == "none" and auroc["n_pairs"] == 6
+    assert auroc["p"] == pytest.approx(wilcoxon(wide["ebr"], wide["none"]).pvalue)
+
+    for png in ("test_auroc_vs_missing_rate.png", "rank_curves.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    page = (out / "report.md").read_text()
+    assert "training diverged" in page and "![rank_curves](rank_curves.png)" in page
+    assert "| ebr | **" in capsys.readouterr().out  # the table is printed, best in bold
+
+
+def test_rank_vs_beta_and_explicit_options(tmp_path):
+    sweep = tmp_path / "beta"
+    num = 0
+    for remedy, drop in (("none", 3.0), ("ebr", 0.5)):
+        for beta in (1, 2, 4):
+            ov = [f"remedy={remedy}", f"data.modality_weight={beta}"]
+            s = _summary(remedy, 0.0, 0, 0.8)
+            s["rank"] = {"fused": {"effective": 20 - drop * beta}}
+            _job(sweep, num, ov, s, [20.0, 20 - drop * beta])
+            num += 1
+    out = tmp_path / "out"
+    main(
+        [str(sweep), "--out", str(out), "--metrics", "rank/fused/effective", "--reference", "none"]
+    )
+    assert (out / "rank_vs_beta.png").stat().st_size > 1000
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    # β is the axis, not part of the method: the ± spans the three β values.
+    assert table.loc["none", "rank/fused/effective/mean"] == pytest.approx(20 - 3.0 * 7 / 3)
+    assert "beta" in pd.read_csv(out / "runs.csv").columns
+
+
+def test_user_errors(tmp_path, sweep):
+    with pytest.raises(DataError, match="no such directory"):
+        main([str(tmp_path / "missing")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no runs"):
+        main([str(tmp_path / "empty")])
+    with pytest.raises(DataError, match="--metrics"):
+        main([str(sweep), "--metrics", "test/nope"])
+    with pytest.raises(DataError, match="--method-by"):
+        main([str(sweep), "--method-by", "nope"])
+
+
+def test_dataset_level_missingness_is_an_axis_not_a_method(tmp_path):
+    sweep = tmp_path / "avmnist"
+    num = 0
+    for backbone, base in (("shaspec", 0.93), ("muse", 0.94)):
+        for audio_missing in (0.95, 0.8):
+            ov = [f"backbone={backbone}", f"dataset.source.audio_missing={audio_missing}"]
+            s = _summary("none", 0.0, 0, base + (0.95 - audio_missing) / 10)
+            s["choices"]["backbone"] = backbone
+            _job(sweep, num, ov, s, [1.0, 2.0])
+            num += 1
+    main([str(sweep), "--metrics", "test/auroc"])
+    table = pd.read_csv(sweep / "report" / "table.csv", index_col=0)
+    assert sorted(table.index) == ["muse", "shaspec"]
+    assert table.loc["muse", "test/auroc/count"] == 2  # ± over the two audio missing rates
+    assert (sweep / "report" / "test_auroc_vs_dataset.source.audio_missing.png").exists()

@@ -1,0 +1,35 @@
+import torch
+
+from mmc.retrieval.collapse import (
+    collapse_metrics,
+    concentration_ratio,
+    modality_gap,
+    relative_update,
+)
+from mmc.retrieval.metrics import retrieval_metrics
+
+
+def test_tr_counts_a_hit_if_any_caption_ranks_in_top_k_and_ir_uses_own_image():
+    # 2 images, 4 captions (2 each). Image 0 best matches caption 3 (image 1's), then caption 1.
+    img = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    txt = torch.tensor([[-1.0, 0.2], [0.8, 0.6], [0.1, 1.0], [0.9, 0.1]])
+    txt2img = torch.tensor([0, 0, 1, 1])
+    m = retrieval_metrics(img, txt, txt2img, ks=(1, 2))
+    # Image 0: own captions rank 2nd and 4th -> miss@1, hit@2. Image 1: caption 2 first -> hit.
+    assert m["tr@1"] == 50.0 and m["tr@2"] == 100.0
+    # Caption 0 prefers image 1; caption 1 prefers image 0 (0.8 > 0.6); caption 2 image 1;
+    # caption 3 prefers image 0 although it belongs to image 1.
+    assert m["ir@1"] == 50.0 and m["ir@2"] == 100.0
+
+
+def test_collapse_metrics_on_known_geometry():
+    same = torch.ones(5, 3) + 1e-6 * torch.arange(15).reshape(5, 3)
+    spread = torch.eye(5)
+    assert collapse_metrics(same, same)["intra_cos/image"] > 0.999
+    assert abs(collapse_metrics(spread, spread)["intra_cos/text"]) < 1e-6
+    assert modality_gap(spread, spread) == 0.0
+    assert modality_gap(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])) > 1.41
+    # Concentration: the share of pairs above the reference mean similarity.
+    assert concentration_ratio(same, reference_mean=0.5) == 1.0
+    assert concentration_ratio(spread, reference_mean=0.5) == 0.0
+    assert relative_update(2 * spread, spread) == 1.0
