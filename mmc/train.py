@@ -37,7 +37,7 @@ from mmc.diagnostics.metrics import check_monitor, task_loss
 from mmc.diagnostics.summary import collapse_numbers, format_summary
 from mmc.diagnostics.unimodal import train_unimodal
 from mmc.errors import MmcError, check
-from mmc.logging.recorder import RunRecorder
+from mmc.logging.recorder import RunRecorder, flatten
 from mmc.models.model import MultimodalModel, make_head
 from mmc.remedies.substitution import make_substitution
 from mmc.utils.checkpoint import load, save_atomic
@@ -277,6 +277,7 @@ def train(cfg: DictConfig) -> dict:
             record.update(
                 train_epoch(model, data.train, opt, cfg, data.task, epoch, amp_dtype, scaler)
             )
+            record["time/train_s"] = time.perf_counter() - epoch_start
             if sched is not None:
                 sched.step()
             val_pred = predict(model, data.val, cfg.train.eval_batch_size, amp_dtype)
@@ -383,7 +384,7 @@ def train(cfg: DictConfig) -> dict:
             "run_dir": str(run_dir),
         }
         recorder.write_summary(summary)
-        logger.summary(_flat(summary))
+        logger.summary(flatten(summary))
         logger.log_table(
             "contributions",
             ["modality", "contribution", f"test_{monitor}_masked", f"unimodal_{monitor}"],
@@ -412,14 +413,3 @@ def _nested(flat: dict[str, float], prefix: str) -> dict[str, dict[str, float]]:
             who, kind = key[len(prefix) :].split("/")
             out[who][kind] = value
     return dict(out)
-
-
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flat(v, key + "/"))
-        elif isinstance(v, (int, float, str, bool)) or v is None:
-            out[key] = v
-    return out

@@ -74,10 +74,12 @@ def main() -> None:
     diag = sum(r.get("time/diagnostics_s", 0.0) for r in records[1:])
     total = sum(r["time/epoch_s"] for r in records[1:])
     ratio, share = mmc_epoch / bare_epoch, diag / total
+    mmc_train = statistics.median(r["time/train_s"] for r in records[1:])
     print(f"threads                      {args.threads}")
     print(f"epochs measured              {len(records) - 1} (median, first epoch skipped)")
     print(f"bare PyTorch epoch           {bare_epoch * 1e3:8.1f} ms")
     print(f"mmc epoch (all included)     {mmc_epoch * 1e3:8.1f} ms")
+    print(f"  of which training steps    {mmc_train * 1e3:8.1f} ms")
     print(f"ratio mmc / bare             {ratio:8.3f}   (target <= 1.10)")
     print(f"diagnostics share of epoch   {share * 100:8.2f} % (target <= 5%)")
 

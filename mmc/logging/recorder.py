@@ -24,6 +24,18 @@ def _clean(value):
     return value
 
 
+def flatten(d: dict, prefix: str = "") -> dict:
+    """{"test": {"auroc": 0.9}} -> {"test/auroc": 0.9}; scalars only (lists are dropped)."""
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "/"))
+        elif isinstance(v, (int, float, str, bool)) or v is None:
+            out[key] = v
+    return out
+
+
 def write_json_atomic(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(_clean(payload), indent=2, sort_keys=True) + "\n")

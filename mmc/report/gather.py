@@ -13,6 +13,7 @@ import pandas as pd
 import yaml
 
 from mmc.errors import DataError
+from mmc.logging.recorder import flatten
 from mmc.sweep.overrides import key_of
 
 # Columns that identify *where* a run sits in a sweep rather than *what method* it is.
@@ -26,17 +27,6 @@ PARTS = ("test", "val", "test_masked", "contribution", "rank", "unimodal", "coll
 GROUPS = {"dataset", "backbone", "remedy", "experiment"}
 # Overrides that never define a method (bookkeeping only).
 NEUTRAL = {"logger", "progress", "device", "devices", "run_dir", "name", "tags", "hydra/launcher"}
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "/"))
-        elif not isinstance(v, list):
-            out[key] = v
-    return out
 
 
 def _parse_value(text: str):
@@ -89,7 +79,7 @@ def load_runs(roots: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                                                 "noise_rate", "monitor", "task", "best_epoch")}  # fmt: skip
             row.update(summary.get("choices") or {})
             for part in PARTS:
-                row.update(_flatten(summary.get(part) or {}, f"{part}/"))
+                row.update(flatten(summary.get(part) or {}, f"{part}/"))
             row["run_dir"] = str(run)
             row["_overrides"] = _overrides(run)
             rows.append(row)

@@ -313,9 +313,9 @@ def train_retrieval(cfg: DictConfig) -> dict:
                 _save_png(image, run_dir / "similarity.png")
                 logger.log_image("distill/similarity", image, cfg.train.epochs)
         recorder.write_summary(summary)
-        from mmc.train import _flat
+        from mmc.logging.recorder import flatten
 
-        logger.summary(_flat(summary))
+        logger.summary(flatten(summary))
         print(format_retrieval(summary))
         exit_code = 0
         return summary
