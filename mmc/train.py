@@ -375,7 +375,7 @@ def train(cfg: DictConfig) -> dict:
             "unimodal": unimodal,
             "extra": extra,
             "collapse": collapse_numbers(unimodal, test_masked, test, monitor, data.info),
-            "data": {k: v for k, v in data.info.items()},
+            "data": dict(data.info),
             "timing": {
                 "total_s": total,
                 "diagnostics_s": diag_seconds,

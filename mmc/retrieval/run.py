@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -134,25 +135,64 @@ def _save_png(image, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- training sets
-def select_pairs(cfg: DictConfig, data: RetrievalData, method: str, n: int) -> PairSplit:
-    """`n` real pairs, at most one caption per image, chosen by a coreset method."""
+def pick_captions(cfg: DictConfig, data: RetrievalData, method: str, n: int) -> torch.Tensor:
+    """Indices of `n` real training captions, at most one per image, chosen by a coreset method."""
     gen = torch.Generator().manual_seed(int(cfg.seed))
     cand = data.train.one_caption_per_image(gen).to(data.train.txt.device)
     img, txt = data.train.img[data.train.txt2img[cand]], data.train.txt[cand]
-    pick = coresets.select(method, img, txt, n, gen).to(img.device)
-    return PairSplit(img[pick], txt[pick], torch.arange(len(pick), device=img.device))
+    return cand[coresets.select(method, img, txt, n, gen).to(img.device)]
+
+
+def select_pairs(cfg: DictConfig, data: RetrievalData, method: str, n: int) -> PairSplit:
+    """`n` real pairs, at most one caption per image, chosen by a coreset method."""
+    cap = pick_captions(cfg, data, method, n)
+    img, txt = data.train.img[data.train.txt2img[cap]], data.train.txt[cap]
+    return PairSplit(img, txt, torch.arange(len(cap), device=img.device))
+
+
+def check_pixel_source(cfg: DictConfig) -> None:
+    """remedy.space=pixel needs a data set whose source loads images (a Karpathy folder)."""
+    src = cfg.dataset.source
+    check(
+        "image_encoder" in src and "root" in src and "name" in src,
+        f"remedy.space=pixel needs a data set with images (a Karpathy-format dataset: "
+        f"dataset=flickr30k|mscoco with dataset.root); dataset={cfg.dataset.get('name')} "
+        "has only features",
+    )
+
+
+def pixel_model(cfg: DictConfig, make_model, device) -> DualEncoder:
+    """The dual encoder with dataset.source.image_encoder, frozen, in front of the image head."""
+    model = make_model()
+    model.image_encoder = build(cfg.dataset.source.image_encoder, "dataset.source.image_encoder")
+    model.image_encoder.requires_grad_(False).eval()
+    return model.to(device)
+
+
+@torch.no_grad()
+def encode_pixels(encoder: torch.nn.Module, pixels: torch.Tensor, batch: int) -> torch.Tensor:
+    return torch.cat([encoder(pixels[i : i + batch]) for i in range(0, len(pixels), batch)])
+
+
+def load_pixels(cfg: DictConfig, image_ids: torch.Tensor, size: int) -> torch.Tensor:
+    """The training images `image_ids` (in the feature cache's order), as the encoder sees them."""
+    import numpy as np
+
+    from mmc.retrieval.features import load_image
+    from mmc.retrieval.karpathy import load_split
+
+    src = cfg.dataset.source
+    root = Path(str(src.root)).expanduser()
+    paths = load_split(root, src.name, "train", src.get("max_words", 30)).images
+    return torch.from_numpy(
+        np.stack([load_image(root / paths[i], size) for i in image_ids.tolist()])
+    )
 
 
 def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Path) -> DistilledSet:
+    cap = pick_captions(cfg, data, remedy.init, cfg.data.num_pairs)
     check(
-        remedy.space == "feature",
-        "remedy.space=pixel needs raw images in the loop, which the "
-        "mmc train path does not load yet; distil in feature space (exact for the frozen "
-        "encoder), or call mmc.retrieval.distill.Distiller with an image encoder (see scripts/bench_distill.py)",
-    )
-    init = select_pairs(cfg, data, remedy.init, cfg.data.num_pairs)
-    check(
-        len(init) >= 2, f"data.num_pairs={cfg.data.num_pairs}: distillation needs at least 2 pairs"
+        len(cap) >= 2, f"data.num_pairs={cfg.data.num_pairs}: distillation needs at least 2 pairs"
     )
     bank = expert_bank(
         make_model, data.train, remedy.expert_settings, remedy.expert_dir, device,
@@ -161,7 +201,14 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
     )  # fmt: skip
     log.info("experts: %d in %s", len(bank), bank.directory)
     gen = torch.Generator().manual_seed(int(cfg.seed) + 1)
-    distiller = Distiller(make_model().to(device), init.img, init.txt, remedy.settings, gen)
+    model, init_img = make_model().to(device), data.train.img[data.train.txt2img[cap]]
+    if remedy.space == "pixel":
+        # The experts train the heads on cached features, which is what training them on
+        # pixels through the frozen encoder does; the synthetic images are pixels.
+        model = pixel_model(cfg, make_model, device)
+        size = int(getattr(model.image_encoder, "image_size", 224))
+        init_img = load_pixels(cfg, data.train.txt2img[cap].cpu(), size).to(device)
+    distiller = Distiller(model, init_img, data.train.txt[cap], remedy.settings, gen)
     path = run_dir / "distill.jsonl"
     path.unlink(missing_ok=True)
 
@@ -177,6 +224,13 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
          "step_sizes": result.step_sizes},
         run_dir / "distilled.pt",
     )  # fmt: skip
+    if remedy.space == "pixel":  # train and evaluate on what the frozen encoder makes of them
+        batch = cfg.train.eval_batch_size
+        result = replace(
+            result,
+            img=encode_pixels(model.image_encoder, result.img, batch),
+            init_img=encode_pixels(model.image_encoder, result.init_img, batch),
+        )
     return result
 
 
@@ -202,6 +256,8 @@ def train_retrieval(cfg: DictConfig) -> dict:
         raise choices_error("data.coreset", coreset, ["null", *coresets.METHODS])
     check(cfg.data.num_pairs >= 2, f"data.num_pairs={cfg.data.num_pairs} must be at least 2")
 
+    if isinstance(remedy, RepBlend) and remedy.space == "pixel":
+        check_pixel_source(cfg)
     data = build_data(cfg)
     for name, split in data.splits().items():
         setattr(data, name, split.to(device))
