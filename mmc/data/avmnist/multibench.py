@@ -73,23 +73,32 @@ def load_avmnist(root: str | None = None, val_size: int = 5000) -> MultimodalDat
     train = complete(image_tr[:cut], audio_tr[:cut], y_tr[:cut])
     val = complete(image_tr[cut:], audio_tr[cut:], y_tr[cut:])
     test = complete(to_unit_float(image_te), to_unit_float(audio_te), y_te)
+    info = {
+        "root": str(path),
+        "layout": "multibench",
+        "sizes": {s: len(t) for s, t in (("train", train), ("val", val), ("test", test))},
+    }
+    return avmnist_dataset(train, val, test, AUDIO_SHAPE, info)
+
+
+def avmnist_dataset(
+    train: MultimodalTensors,
+    val: MultimodalTensors,
+    test: MultimodalTensors,
+    audio_shape: tuple[int, int],
+    info: dict,
+) -> MultimodalDataset:
+    """The image/audio digit data set both avMNIST settings return."""
     return MultimodalDataset(
         train=train,
         val=val,
         test=test,
         specs={
             "image": ModalitySpec(shape=(1, 28, 28)),
-            "audio": ModalitySpec(shape=(1, *AUDIO_SHAPE)),
+            "audio": ModalitySpec(shape=(1, *audio_shape)),
         },
         task="multiclass",
         num_classes=10,
-        info={
-            "root": str(path),
-            "layout": "multibench",
-            "sizes": {s: len(t) for s, t in (("train", train), ("val", val), ("test", test))},
-            # As published for MultiBench avMNIST (image-only beats audio-only); runs still
-            # measure unimodal strength themselves.
-            "strongest": "image",
-            "weakest": "audio",
-        },
+        # As published (image-only beats audio-only); runs still measure unimodal strength.
+        info={**info, "strongest": "image", "weakest": "audio"},
     )

@@ -23,8 +23,8 @@ from mmc.data.avmnist.layout import (
     require_root,
     split_files,
 )
-from mmc.data.avmnist.multibench import complete, to_unit_float
-from mmc.data.batch import ModalitySpec, MultimodalDataset, MultimodalTensors
+from mmc.data.avmnist.multibench import avmnist_dataset, complete, to_unit_float
+from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.errors import ConfigError, DataError, check
 
 MFCC_SHAPE = (20, 20)
@@ -122,28 +122,16 @@ def load_avmnist_small(
     )
     test = complete(to_unit_float(image_te), audio["test"], y_te)
     val = complete(images[held], audio["val"], y_tr[held]) if val_size else test
-    return MultimodalDataset(
-        train=train,
-        val=val,
-        test=test,
-        specs={
-            "image": ModalitySpec(shape=(1, 28, 28)),
-            "audio": ModalitySpec(shape=(1, *MFCC_SHAPE)),
-        },
-        task="multiclass",
-        num_classes=10,
-        info={
-            "root": str(path),
-            "layout": "smil-small",
-            "sizes": {"train": n_train, "val": len(val), "test": len(test)},
-            "audio_missing": audio_missing,
-            "train_audio_missing_count": n_missing,
-            "selection_seed": seed,
-            "val_is_test": val_size == 0,
-            "strongest": "image",
-            "weakest": "audio",
-        },
-    )
+    info = {
+        "root": str(path),
+        "layout": "smil-small",
+        "sizes": {"train": n_train, "val": len(val), "test": len(test)},
+        "audio_missing": audio_missing,
+        "train_audio_missing_count": n_missing,
+        "selection_seed": seed,
+        "val_is_test": val_size == 0,
+    }
+    return avmnist_dataset(train, val, test, MFCC_SHAPE, info)
 
 
 def _refuse_double_masking(audio_missing: float, data_missing: dict) -> None:
