@@ -40,12 +40,11 @@ from mmc.errors import MmcError, check
 from mmc.logging.recorder import RunRecorder, flatten
 from mmc.models.model import MultimodalModel, make_head
 from mmc.remedies.substitution import make_substitution
-from mmc.utils.checkpoint import load, save_atomic
+from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
 from mmc.utils.device import autocast_dtype, select_device
 from mmc.utils.seed import epoch_generator, rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger("mmc")
-LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
 
 
 # --------------------------------------------------------------------------- building blocks

@@ -6,7 +6,7 @@ Missing modalities are data, not errors: every split carries a boolean mask per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -34,15 +34,8 @@ class Batch:
     labelled: Tensor  # [B] bool: False rows are kept out of supervised losses
 
     @property
-    def size(self) -> int:
-        return int(self.y.shape[0])
-
-    @property
     def modalities(self) -> list[str]:
         return list(self.x)
-
-    def with_mask(self, mask: dict[str, Tensor]) -> Batch:
-        return replace(self, mask=mask)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         def mv(t: Tensor) -> Tensor:

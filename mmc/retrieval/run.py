@@ -32,12 +32,11 @@ from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
 from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
 from mmc.retrieval.remedy import RepBlend
 from mmc.retrieval.trajectories import expert_bank
-from mmc.utils.checkpoint import load, save_atomic
+from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
 from mmc.utils.device import select_device
 from mmc.utils.seed import epoch_generator, seed_everything
 
 log = logging.getLogger("mmc")
-LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
 
 
 # --------------------------------------------------------------------------- pieces

@@ -15,11 +15,11 @@ from omegaconf import DictConfig, OmegaConf
 from mmc.errors import ConfigError, MmcError
 from mmc.logging.recorder import write_json_atomic
 from mmc.sweep.devices import device_for_job
+from mmc.utils.checkpoint import LAST
 
 log = logging.getLogger("mmc")
 FAILURE = "failure.json"
 SUMMARY = "summary.json"
-LAST_CKPT = "checkpoints/last.pt"
 # Keys that do not change what a job computes: a re-run may differ in them and still skip.
 NEUTRAL_KEYS = ("device", "devices", "progress", "logger", "run_dir", "resume", "name", "tags")
 
@@ -70,7 +70,7 @@ def previous_state(run_dir: Path, cfg: DictConfig) -> str:
     summary = run_dir / SUMMARY
     if summary.exists() and json.loads(summary.read_text()).get("status") == "completed":
         return "completed"
-    return "partial" if (run_dir / LAST_CKPT).exists() else "new"
+    return "partial" if (run_dir / LAST).exists() else "new"
 
 
 def clear_run_files(run_dir: Path) -> None:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import torch
 
+# Paths inside a run directory, shared by the trainers and the sweep's skip/resume logic.
+LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
+
 
 def save_atomic(obj: object, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
