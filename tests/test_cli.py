@@ -36,6 +36,7 @@ def test_help_lists_subcommands(tmp_path):
         ("data.missing_rat=0.3", "did you mean data.missing_rate?"),
         ("train.epochs=abc", "train.epochs"),
         ("train.optimizer=adamm", "train.optimizer='adamm' is not a valid choice"),
+        ("train.checkpoint_every_s=-1", "train.checkpoint_every_s=-1.0 must be >= 0"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, override, expected):

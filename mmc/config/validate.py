@@ -76,6 +76,10 @@ def validate_config(cfg: DictConfig) -> None:
     check(t.batch_size >= 1, f"train.batch_size={t.batch_size} must be at least 1")
     check(t.eval_batch_size >= 1, f"train.eval_batch_size={t.eval_batch_size} must be at least 1")
     check(t.lr > 0, f"train.lr={t.lr} must be > 0")
+    check(
+        t.checkpoint_every_s >= 0,
+        f"train.checkpoint_every_s={t.checkpoint_every_s} must be >= 0 (0 = every epoch)",
+    )
     if t.optimizer not in OPTIMIZERS:
         raise choices_error("train.optimizer", t.optimizer, OPTIMIZERS)
     if t.scheduler not in SCHEDULERS:
