@@ -24,11 +24,21 @@ def hydra_train(cfg: DictConfig) -> float | None:
         if summary is None:
             return None
     else:
+        from hydra.core.hydra_config import HydraConfig
+
+        from mmc.utils import rundir
+
+        run_dir = HydraConfig.get().runtime.output_dir
         try:
             if cfg.devices:  # a single run takes the first listed GPU
                 cfg.device = device_for_job(cfg.devices, 0)
             summary = train(cfg)
         except MmcError as e:
+            rundir.discard_if_unused(run_dir)  # a run that failed starting leaves nothing
             fail(e)
+        except OSError as e:  # a full or read-only disk outside the checkpoint writer
+            rundir.discard_if_unused(run_dir)
+            fail(f"cannot write {e.filename or run_dir} ({e.strerror or e}); free disk space "
+                 "or choose a writable hydra.run.dir")  # fmt: skip
     # A scalar return lets Hydra sweepers (e.g. Optuna) optimise the run.
     return (summary.get("test") or {}).get(summary.get("monitor"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 
 from mmc.errors import MmcError, fail
 
@@ -72,37 +73,81 @@ def validate_command_line(argv: list[str]) -> None:
         return
     if args.config_path or args.config_dir:
         return  # a user config tree: Hydra itself reports its errors
+    from mmc.utils import rundir
+
     jobs = _sweep_jobs(args.overrides) if args.multirun else [args.overrides]
+    composed = []
     for job in jobs:
         cfg = compose_config(job, config_name=args.config_name or "config")
         if cfg.resume:
-            continue  # the saved config is validated when the run resumes
+            rundir.check_resume(cfg, job)  # a missing dir or a changed config: refused here
+            continue  # the saved config itself is validated when the run resumes
         validate_config(cfg)
         select_device(cfg.device)
         if cfg.devices:  # fail before launching, not once per job
             from mmc.sweep.devices import device_for_job
 
             device_for_job(cfg.devices, 0)
+        composed.append(cfg)
+    # Before Hydra writes .hydra/ anywhere: never into a directory holding another run.
+    explicit = _explicit(args.overrides, "hydra.sweep.dir" if args.multirun else "hydra.run.dir")
+    if args.multirun and explicit and "hydra.sweep.subdir" not in " ".join(args.overrides):
+        from mmc.sweep.jobs import conflict_error, job_conflict
+
+        for num, cfg in enumerate(composed):
+            job_dir = Path(explicit) / str(num)
+            differs = job_conflict(job_dir, cfg)
+            if differs is not None and not (job_dir / "failure.json").exists():
+                raise conflict_error(job_dir, differs)
+    elif not args.multirun and composed:
+        target = composed[0].run_dir or explicit
+        if target:
+            rundir.check_fresh(Path(target))
+
+
+def _explicit(overrides: list[str], key: str) -> str | None:
+    for o in overrides:
+        if o.startswith(f"{key}="):
+            return o.split("=", 1)[1]
+    return None
 
 
 def train_main(argv: list[str]) -> int | None:
+    from mmc.utils import rundir
+
     try:
         validate_command_line(argv)
+        argv = _with_resume_dir(argv)
+        if "-m" not in argv and "--multirun" not in argv:
+            # Two runs into one directory: the second is refused before Hydra writes there.
+            target = _explicit(argv, "run_dir") or _explicit(argv, "hydra.run.dir")
+            if target:
+                rundir.lock(Path(target))
     except MmcError as e:
         fail(e)
-    argv = _with_resume_dir(argv)
     sys.argv = ["mmc train", *argv]
     from mmc.app import hydra_train
 
-    hydra_train()
+    try:
+        hydra_train()
+    except KeyboardInterrupt:
+        where = rundir.current()
+        hint = (
+            f"continue with: mmc train resume={where}"
+            if where is not None and (where / "checkpoints" / "last.pt").exists()
+            else "no checkpoint was written yet; start the run again"
+        )
+        print(f"mmc: interrupted; {hint}", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     return 0
 
 
 def _with_resume_dir(argv: list[str]) -> list[str]:
-    """`resume=<dir>` continues in <dir>: point Hydra's own run directory there too."""
+    """`resume=<dir>` continues in <dir>: point Hydra's run directory there too, and keep the
+    original .hydra/ records (config, overrides) instead of overwriting them."""
     for arg in argv:
         if arg.startswith("resume=") and arg != "resume=null":
-            return [*argv, f"hydra.run.dir={arg.split('=', 1)[1]}"]
+            return [*argv, f"hydra.run.dir={arg.split('=', 1)[1]}", "hydra.output_subdir=null"]
     return argv
 
 

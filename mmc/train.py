@@ -40,6 +40,7 @@ from mmc.errors import MmcError, check
 from mmc.logging.recorder import RunRecorder, flatten
 from mmc.models.model import MultimodalModel, make_head
 from mmc.remedies.substitution import make_substitution
+from mmc.utils import rundir
 from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
 from mmc.utils.device import autocast_dtype, select_device
 from mmc.utils.seed import epoch_generator, rng_state, seed_everything, set_rng_state
@@ -177,19 +178,17 @@ def _run_dir(cfg: DictConfig) -> Path:
 
 def _resumed_config(cfg: DictConfig) -> DictConfig:
     run_dir = Path(cfg.resume)
-    check(run_dir.is_dir(), f"resume={cfg.resume}: no such run directory")
-    saved = run_dir / "config.yaml"
-    check(
-        saved.exists(),
-        f"resume={cfg.resume}: no config.yaml there; point resume at a run directory",
-    )
+    saved = rundir.check_resume(cfg, [])
     check(
         (run_dir / LAST).exists(),
         f"resume={cfg.resume}: no checkpoint yet (the run stopped before its first epoch ended); "
         "start it again without resume",
     )
-    resumed = OmegaConf.merge(OmegaConf.structured(MmcConfig), OmegaConf.load(saved))
+    resumed = OmegaConf.merge(OmegaConf.structured(MmcConfig), saved)
     resumed.resume, resumed.run_dir = str(run_dir), str(run_dir)
+    # Where and how it runs may change on resume (another GPU, no progress bar); nothing else.
+    for key in ("device", "devices", "progress"):
+        resumed[key] = cfg[key]
     return resumed
 
 
@@ -205,6 +204,8 @@ def train(cfg: DictConfig) -> dict:
 
         return train_retrieval(cfg)
     run_dir = _run_dir(cfg)
+    rundir.claim(run_dir, resume=bool(cfg.resume))
+    rundir.set_current(run_dir)
     recorder = RunRecorder(run_dir)
     if cfg.resume and recorder.summary_path.exists():
         log.info("run %s is already complete; nothing to resume", run_dir)
@@ -225,8 +226,9 @@ def train(cfg: DictConfig) -> dict:
     monitor = check_monitor(cfg.train.monitor, data.task)
     model = build_model(cfg, data)
     substitution = make_substitution(cfg.substitution, model)
-    choices = _choices(cfg)
-    recorder.write_config(cfg)
+    choices = (cfg.resume and rundir.saved_choices(run_dir)) or _choices(cfg)
+    if not cfg.resume:  # a resume keeps the original record
+        recorder.write_config(cfg)
 
     logger = build(cfg.logger, "logger")
     ctx = RunContext(cfg, device, run_dir, log=lambda d: None, logger=log)

@@ -282,7 +282,17 @@ def load_features(
         prepare_features(
             name, root, image_encoder, text_encoder, max_words, cache_dir, batch_size, device
         )
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    from mmc.utils.checkpoint import safe_load
+
+    payload = safe_load(
+        path, "feature cache", f"delete it and run mmc prepare again (it is rebuilt from {root})"
+    )
+    check(
+        isinstance(payload, dict) and all(s in payload for s in ("train", "val", "test")),
+        f"{path} is not a valid feature cache (no train/val/test splits); delete it and run "
+        "mmc prepare again",
+        DataError,
+    )
     splits = {
         s: PairSplit(payload[s]["img"], payload[s]["txt"], payload[s]["txt2img"].long())
         for s in ("train", "val", "test")

@@ -240,6 +240,10 @@ def train_retrieval(cfg: DictConfig) -> dict:
     started = time.perf_counter()
     check(not cfg.resume, "resume is not supported for retrieval runs yet; start the run again")
     run_dir = _run_dir(cfg)
+    from mmc.utils import rundir
+
+    rundir.claim(run_dir, resume=bool(cfg.resume))
+    rundir.set_current(run_dir)
     recorder = RunRecorder(run_dir)
     device = select_device(cfg.device)
     seed_everything(cfg.seed, device)

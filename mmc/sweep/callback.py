@@ -11,45 +11,84 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mmc.sweep.jobs import FAILURE, SUMMARY
+from mmc.sweep.jobs import FAILURE, REFUSED_SUFFIX, SUMMARY, completed
 
 log = logging.getLogger("mmc")
 EXIT_JOBS_FAILED = 1
 
 
-def sweep_outcome(sweep_dir: Path) -> dict[str, list[Path]]:
-    """Job directories of a sweep dir, split into completed / failed / unfinished."""
-    out: dict[str, list[Path]] = {"completed": [], "failed": [], "unfinished": []}
+def _job_overrides(job: Path) -> tuple[str, ...] | None:
+    import yaml
+
+    try:
+        return tuple(sorted(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())))
+    except Exception:
+        return None
+
+
+def sweep_outcome(
+    sweep_dir: Path, current: list[list[str]] | None = None
+) -> dict[str, list[Path]]:
+    """Job directories of a sweep dir, split into completed / failed / unfinished / stale.
+
+    `current`: the override lists of this sweep's jobs; a job directory whose overrides are
+    not among them is left over from an older sweep into the same dir ("stale") and is
+    reported apart rather than counted as this sweep's result.
+    """
+    out: dict[str, list[Path]] = {"completed": [], "failed": [], "unfinished": [], "stale": []}
+    wanted = {tuple(sorted(job)) for job in current} if current else None
     for cfg_file in sorted(sweep_dir.rglob("config.yaml")):
         job = cfg_file.parent
         if job.name == ".hydra" or not (job / ".hydra").is_dir():
             continue
-        summary = job / SUMMARY
-        if (job / FAILURE).exists():
+        if wanted is not None and _job_overrides(job) not in wanted:
+            out["stale"].append(job)
+        elif (job / FAILURE).exists():
             out["failed"].append(job)
-        elif summary.exists() and json.loads(summary.read_text()).get("status") == "completed":
+        elif completed(job):
             out["completed"].append(job)
         else:
             out["unfinished"].append(job)
-    # Jobs that failed before writing config.yaml (e.g. a bad device) have only failure.json.
-    for failure in sweep_dir.rglob(FAILURE):
-        if failure.parent not in out["failed"]:
-            out["failed"].append(failure.parent)
+    # Jobs that failed before writing config.yaml (e.g. a bad device) have only failure.json;
+    # a job refused beside a completed directory has <num>.refused.json.
+    for failure in [*sweep_dir.rglob(FAILURE), *sweep_dir.rglob(f"*{REFUSED_SUFFIX}")]:
+        where = failure.parent if failure.name == FAILURE else failure
+        if failure.parent not in out["failed"] and where not in out["stale"]:
+            out["failed"].append(where)
     return out
+
+
+def _failure_message(where: Path) -> str:
+    path = where / FAILURE if where.is_dir() else where
+    try:
+        return json.loads(path.read_text()).get("message", "")
+    except (OSError, ValueError):
+        return f"(unreadable {path})"
 
 
 class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        outcome = sweep_outcome(sweep_dir)
-        failed = outcome["failed"]
+        try:
+            from mmc.cli import _sweep_jobs
+
+            current = _sweep_jobs(list(config.hydra.overrides.task))
+        except Exception:
+            current = None
+        outcome = sweep_outcome(sweep_dir, current)
+        failed, stale = outcome["failed"], outcome["stale"]
         print(
             f"mmc: sweep {sweep_dir}: {len(outcome['completed'])} job(s) completed, "
             f"{len(failed)} failed; tables and plots: mmc report {sweep_dir}",
             flush=True,
         )
+        if stale:
+            print(
+                f"mmc: {len(stale)} job dir(s) from an older sweep into the same dir, not part "
+                f"of this one: {', '.join(str(j) for j in stale)}",
+                flush=True,
+            )
         if failed:
             for job in failed:
-                msg = json.loads((job / FAILURE).read_text()).get("message", "")
-                print(f"mmc: failed job {job}: {msg}", flush=True)
+                print(f"mmc: failed job {job}: {_failure_message(job)}", flush=True)
             raise SystemExit(EXIT_JOBS_FAILED)

@@ -20,6 +20,7 @@ from mmc.utils.checkpoint import LAST
 log = logging.getLogger("mmc")
 FAILURE = "failure.json"
 SUMMARY = "summary.json"
+REFUSED_SUFFIX = ".refused.json"
 # Keys that do not change what a job computes: a re-run may differ in them and still skip.
 NEUTRAL_KEYS = ("device", "devices", "progress", "logger", "run_dir", "resume", "name", "tags")
 
@@ -48,27 +49,52 @@ def _first_difference(a: dict, b: dict, prefix: str = "") -> str | None:
     return None
 
 
+def completed(run_dir: Path) -> bool:
+    summary = run_dir / SUMMARY
+    if not summary.exists():
+        return False
+    try:
+        return json.loads(summary.read_text()).get("status") == "completed"
+    except (OSError, ValueError):
+        return False
+
+
+def job_conflict(run_dir: Path, cfg: DictConfig) -> str | None:
+    """The first config key in which `run_dir`'s saved run differs from `cfg` (None: same or
+    nothing saved). Pure: the CLI asks it for every job before a sweep launches."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return None
+    try:
+        previous = OmegaConf.load(saved)
+    except Exception:
+        return "config.yaml (unreadable)"
+    return _first_difference(_comparable(previous), _comparable(cfg))
+
+
+def conflict_error(run_dir: Path, differs: str) -> ConfigError:
+    return ConfigError(
+        f"{run_dir} holds a run with a different config ({differs} differs); "
+        "re-run this sweep into a new hydra.sweep.dir"
+    )
+
+
 def previous_state(run_dir: Path, cfg: DictConfig) -> str:
     """'new', 'completed' or 'partial' (a checkpoint to resume from) for this job directory.
 
     A directory written by a *different* configuration (the sweep's values changed, so job
-    numbers now point elsewhere) is an error: its results must not be overwritten or reused.
+    numbers now point elsewhere) is an error: its results are never overwritten or reused.
+    Only a failed attempt (failure.json, no completed summary) is cleared and started afresh.
     """
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
-        return "new"
-    differs = _first_difference(_comparable(OmegaConf.load(saved)), _comparable(cfg))
-    if differs is not None and (run_dir / FAILURE).exists():
-        # A failed attempt holds no results worth keeping: start this job afresh.
-        clear_run_files(run_dir)
-        return "new"
+    differs = job_conflict(run_dir, cfg)
     if differs is not None:
-        raise ConfigError(
-            f"{run_dir} holds a run with a different config ({differs} differs); "
-            "re-run this sweep into a new hydra.sweep.dir"
-        )
-    summary = run_dir / SUMMARY
-    if summary.exists() and json.loads(summary.read_text()).get("status") == "completed":
+        if (run_dir / FAILURE).exists() and not completed(run_dir):
+            clear_run_files(run_dir)
+            return "new"
+        raise conflict_error(run_dir, differs)
+    if not (run_dir / "config.yaml").exists():
+        return "new"
+    if completed(run_dir):
         return "completed"
     return "partial" if (run_dir / LAST).exists() else "new"
 
@@ -79,10 +105,19 @@ def clear_run_files(run_dir: Path) -> None:
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
 
 
-def record_failure(run_dir: Path, error: BaseException, overrides: list[str]) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
+def failure_path(run_dir: Path) -> Path:
+    """Where a job's failure is recorded: never inside a completed job's directory (its
+    result stays intact and is not listed as failed); beside it as `<num>.refused.json`."""
+    if completed(run_dir):
+        return run_dir.parent / f"{run_dir.name}{REFUSED_SUFFIX}"
+    return run_dir / FAILURE
+
+
+def record_failure(run_dir: Path, error: BaseException, overrides: list[str]) -> Path:
+    path = failure_path(run_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(
-        run_dir / FAILURE,
+        path,
         {
             "status": "failed",
             "error": type(error).__name__,
@@ -90,8 +125,10 @@ def record_failure(run_dir: Path, error: BaseException, overrides: list[str]) ->
             "user_error": isinstance(error, MmcError),
             "overrides": overrides,
             "traceback": "".join(traceback.format_exception(error)),
+            "run_dir": str(run_dir),
         },
     )
+    return path
 
 
 def run_sweep_job(cfg: DictConfig, train: Callable[[DictConfig], dict]) -> dict | None:
@@ -108,6 +145,7 @@ def run_sweep_job(cfg: DictConfig, train: Callable[[DictConfig], dict]) -> dict 
         if state == "completed":
             log.info("job %d (%s) is already complete; skipping it", hc.job.num, run_dir)
             (run_dir / FAILURE).unlink(missing_ok=True)
+            (run_dir.parent / f"{run_dir.name}{REFUSED_SUFFIX}").unlink(missing_ok=True)
             return json.loads((run_dir / SUMMARY).read_text())
         (run_dir / FAILURE).unlink(missing_ok=True)
         if state == "partial":
@@ -115,7 +153,7 @@ def run_sweep_job(cfg: DictConfig, train: Callable[[DictConfig], dict]) -> dict 
             cfg.resume = str(run_dir)
         return train(cfg)
     except Exception as e:  # any failure, user error or bug, stays inside this job
-        record_failure(run_dir, e, overrides)
+        path = record_failure(run_dir, e, overrides)
         log.error("job %d failed (%s): %s; details in %s", hc.job.num, type(e).__name__,
-                  " ".join(str(e).split()), run_dir / FAILURE)  # fmt: skip
+                  " ".join(str(e).split()), path)  # fmt: skip
         return None

@@ -37,7 +37,7 @@ def test_prepare_then_distil_and_evaluate_end_to_end(
     assert prepare_main(["dataset=flickr30k", *enc]) == 0
     cached = list((karpathy_root / "mmc_features").glob("flickr30k_*.pt"))
     assert len(cached) == 1
-    payload = torch.load(cached[0], weights_only=False)
+    payload = torch.load(cached[0], weights_only=True)
     assert payload["train"]["img"].shape == (12, 16) and payload["test"]["txt"].shape == (20, 32)
 
     cfg = compose(

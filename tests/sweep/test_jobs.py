@@ -46,10 +46,15 @@ def test_previous_state_skips_resumes_or_refuses(compose, tmp_path):
     # A different config in the same job dir: never overwrite a finished run ...
     with pytest.raises(ConfigError, match="train.lr differs"):
         previous_state(run, compose("train.lr=0.01"))
-    # ... but a failed attempt is cleared and the job starts afresh.
+    # ... not even when a stray failure.json lies beside its completed summary ...
     (run / FAILURE).write_text("{}")
+    with pytest.raises(ConfigError, match="train.lr differs"):
+        previous_state(run, compose("train.lr=0.01"))
+    assert (run / "summary.json").exists() and (run / "checkpoints" / "last.pt").exists()
+    # ... but a failed attempt (no completed summary) is cleared and the job starts afresh.
+    (run / "summary.json").unlink()
     assert previous_state(run, compose("train.lr=0.01")) == "new"
-    assert not (run / "summary.json").exists() and not (run / "checkpoints").exists()
+    assert not (run / FAILURE).exists() and not (run / "checkpoints").exists()
 
 
 def test_run_names_use_only_the_varying_overrides(tmp_path):
