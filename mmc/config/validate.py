@@ -95,6 +95,53 @@ def validate_config(cfg: DictConfig) -> None:
         f"data.modality_weight={d.modality_weight} must be > 0 (1 = unchanged)",
     )
     check(cfg.model.dim >= 1, f"model.dim={cfg.model.dim} must be at least 1")
+    _check_optimisation(cfg)
+    check_schema_keys(cfg)
+
+
+def _check_optimisation(cfg: DictConfig) -> None:
+    t, m = cfg.train, cfg.model
+    check(
+        t.grad_clip is None or t.grad_clip > 0,
+        f"train.grad_clip={t.grad_clip} must be > 0 (a max gradient norm such as 1.0), "
+        "or null for no clipping",
+    )
+    check(t.weight_decay >= 0, f"train.weight_decay={t.weight_decay} must be >= 0 (e.g. 1e-4)")
+    check(0 <= t.momentum < 1, f"train.momentum={t.momentum} must be in [0, 1) (e.g. 0.9)")
+    check(t.step_size >= 1, f"train.step_size={t.step_size} must be at least 1 (epochs)")
+    check(0 < t.gamma <= 1, f"train.gamma={t.gamma} must be in (0, 1] (e.g. 0.1)")
+    check(0 <= m.dropout < 1, f"model.dropout={m.dropout} must be in [0, 1) (e.g. 0.1)")
+    check(m.head_hidden >= 0, f"model.head_hidden={m.head_hidden} must be >= 0")
+    from mmc.utils.device import PRECISIONS
+
+    if str(t.precision) not in PRECISIONS:
+        raise choices_error("train.precision", t.precision, list(PRECISIONS))
+
+
+def check_schema_keys(cfg: DictConfig) -> None:
+    """`+key=value` adds keys Hydra's struct mode would reject: refuse any key the schema
+    (mmc.config.schema) does not define outside the free-form groups."""
+    import dataclasses
+
+    from mmc.config.schema import MmcConfig
+
+    def walk(schema: type, node: DictConfig, prefix: str) -> None:
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        for key in node:
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), list(fields), n=1)
+                hint = f"did you mean {prefix}{close[0]}?" if close else (
+                    f"valid keys: {', '.join(fields)}")  # fmt: skip
+                raise ConfigError(f"unknown config key '{prefix}{key}'; {hint}")
+            sub = (
+                fields[key].default_factory
+                if fields[key].default_factory is not dataclasses.MISSING
+                else None
+            )
+            if dataclasses.is_dataclass(sub) and isinstance(node[key], DictConfig):
+                walk(sub, node[key], f"{prefix}{key}.")
+
+    walk(MmcConfig, cfg, "")
 
 
 def validate_modalities(cfg: DictConfig, modalities: list[str], info: dict) -> None:

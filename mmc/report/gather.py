@@ -55,6 +55,19 @@ def _overrides(run_dir: Path) -> dict:
     return {key_of(o): o.split("=", 1)[1] for o in items if "=" in o}
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DataError(
+            f"{path} is not valid JSON ({' '.join(str(e).split())[:100]}); delete or restore "
+            f"that file (or its run directory {path.parent}) and run mmc report again"
+        ) from None
+    if not isinstance(payload, dict):
+        raise DataError(f"{path} does not hold a JSON object; delete or restore that file")
+    return payload
+
+
 def load_runs(roots: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(completed runs, one row each; failed/unfinished jobs with their messages)."""
     rows, problems = [], []
@@ -63,13 +76,14 @@ def load_runs(roots: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             raise DataError(f"{root}: no such directory; pass a sweep directory (hydra.sweep.dir)")
         for run in run_dirs(root):
             summary_path, failure_path = run / "summary.json", run / "failure.json"
-            if failure_path.exists():
-                failure = json.loads(failure_path.read_text())
+            summary = _read_json(summary_path) if summary_path.exists() else {}
+            # A completed summary wins over a stray failure.json (a refused re-run).
+            if failure_path.exists() and summary.get("status") != "completed":
+                failure = _read_json(failure_path)
                 problems.append(
                     {"run_dir": str(run), "status": "failed", "message": failure.get("message", "")}
                 )
                 continue
-            summary = json.loads(summary_path.read_text())
             if summary.get("status") != "completed":
                 problems.append(
                     {"run_dir": str(run), "status": summary.get("status", "?"), "message": ""}

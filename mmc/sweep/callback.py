@@ -11,7 +11,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mmc.sweep.jobs import FAILURE, REFUSED_SUFFIX, SUMMARY, completed
+from mmc.sweep.jobs import FAILURE, REFUSED_SUFFIX, completed
 
 log = logging.getLogger("mmc")
 EXIT_JOBS_FAILED = 1
@@ -26,9 +26,7 @@ def _job_overrides(job: Path) -> tuple[str, ...] | None:
         return None
 
 
-def sweep_outcome(
-    sweep_dir: Path, current: list[list[str]] | None = None
-) -> dict[str, list[Path]]:
+def sweep_outcome(sweep_dir: Path, current: list[list[str]] | None = None) -> dict[str, list[Path]]:
     """Job directories of a sweep dir, split into completed / failed / unfinished / stale.
 
     `current`: the override lists of this sweep's jobs; a job directory whose overrides are

@@ -50,8 +50,14 @@ def lock(run_dir: Path) -> None:
     key = str(run_dir.resolve())
     if key in _held:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write the run directory {run_dir} ({e.strerror}); choose a writable "
+            "hydra.run.dir (or free disk space)"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from mmc.data.mimic import cache
 from mmc.data.mimic.labels import TASKS, UNLABELLED, label_counts
 from mmc.data.mimic.prepare import CODE_MODALITIES, MODALITIES, prepare_mimic
 from mmc.data.mimic.split import SPLITS
-from mmc.errors import ConfigError, choices_error
+from mmc.errors import ConfigError, DataError, choices_error
 
 log = logging.getLogger("mmc")
 UNLABELLED_MODES = ("train", "drop")
@@ -36,6 +37,18 @@ def _prepare_options(options: dict) -> None:
                 else f"valid keys: {', '.join(valid)}"
             )
             raise ConfigError(f"dataset.source.{k} is not an option of dataset=mimic; {hint}")
+
+
+def _cached(path: Path, reader):
+    """A cache file read with one DataError naming it (truncated, corrupt or missing)."""
+    try:
+        return reader(path)
+    except (OSError, ValueError, EOFError) as e:
+        reason = " ".join(str(e).split())[:120]
+        raise DataError(
+            f"MIMIC-IV cache file {path} is unreadable ({reason}); delete {path.parent} and "
+            "run mmc prepare dataset=mimic again to rebuild it"
+        ) from None
 
 
 def load_mimic(
@@ -66,12 +79,15 @@ def load_mimic(
             else "no discharge note matched the cohort",
         )
 
-    meta = np.load(entry / "cohort.npz")
+    meta = _cached(entry / "cohort.npz", np.load)
     split, y_all = meta["split"], meta[task].astype(np.int64)
     labelled_all = y_all != UNLABELLED
-    masks = np.load(entry / "masks.npz")
+    masks = _cached(entry / "masks.npz", np.load)
     vocab_sizes = {m: summary["details"][m].get("vocab_size") for m in CODE_MODALITIES}
-    arrays = {m: np.load(entry / f"{m}.npy", mmap_mode="r") for m in chosen}
+    arrays = {
+        m: _cached(entry / f"{m}.npy", lambda p: np.load(p, mmap_mode="r", allow_pickle=False))
+        for m in chosen
+    }
 
     def make(code: int) -> MultimodalTensors:
         rows = split == code

@@ -14,6 +14,7 @@ of the selected items; the tensor is then built in blocks of admissions and appe
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from mmc.data.mimic.tables import RawTables, duckdb_error
 
+log = logging.getLogger("mmc")
 Z_CLIP = 10.0
 BLOCK = 8192  # admissions per block when building the tensor
 
@@ -43,14 +45,29 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
             JOIN cohort c ON l.hadm_id = c.hadm_id
             WHERE l.itemid IN (SELECT itemid FROM lab_items)
               AND l.valuenum IS NOT NULL AND l.charttime IS NOT NULL
-              AND isfinite(l.valuenum)
             """
         )
+        # NaN/inf values cannot be z-scored: dropped, but counted and reported, not silently.
+        nonfinite = con.execute(
+            "SELECT count(*) FROM labs_raw WHERE NOT isfinite(valuenum)"
+        ).fetchone()[0]
+        con.execute("DELETE FROM labs_raw WHERE NOT isfinite(valuenum)")
     except Exception as e:  # duckdb.Error
         raise duckdb_error(e, raw.paths["labevents"], "lab events") from None
+    if nonfinite:
+        log.warning(
+            "MIMIC-IV labevents (%s): %d lab value(s) of the cohort are NaN or infinite and "
+            "were dropped; check the file if this is unexpected",
+            raw.paths["labevents"],
+            nonfinite,
+        )
     n_items = con.execute("SELECT count(*) FROM lab_items").fetchone()[0]
     kept = con.execute("SELECT count(*) FROM labs_raw").fetchone()[0]
-    return {"matching_items": int(n_items), "rows_kept": int(kept)}
+    return {
+        "matching_items": int(n_items),
+        "rows_kept": int(kept),
+        "nonfinite_dropped": int(nonfinite),
+    }
 
 
 def select_features(con, max_items: int) -> list[dict]:
