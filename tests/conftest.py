@@ -14,7 +14,13 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-MIMIC_DEMO = REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2"
+MIMIC_DEMO = Path(
+    os.environ.get("MMC_MIMIC_DEMO", REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2")
+)
+MIMIC_SKIP = (
+    "MIMIC-IV demo not found at {root}: put mimic-iv-demo-2.2 (hosp/, icu/) there or set "
+    "MMC_MIMIC_DEMO=<folder> to run the MIMIC tests (README, 'Tests and benchmarks')"
+)
 
 # Small and fast, yet large enough for the synthetic benchmark to learn something.
 TINY = [
@@ -44,7 +50,5 @@ def compose():
 @pytest.fixture
 def mimic_demo() -> Path:
     if not MIMIC_DEMO.is_dir():
-        pytest.skip(
-            f"MIMIC-IV demo not found at {MIMIC_DEMO} (it lives in the team's shared/ folder)"
-        )
+        pytest.skip(MIMIC_SKIP.format(root=MIMIC_DEMO))
     return MIMIC_DEMO

@@ -13,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mmc.config.compose import compose_config, hydra_context
 from mmc.config.validate import validate_config
 from mmc.train import train
-from tests.conftest import MIMIC_DEMO, REPO, TINY
+from tests.conftest import MIMIC_DEMO, MIMIC_SKIP, REPO, TINY
 from tests.retrieval.conftest import TINY_ENCODERS, make_karpathy
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
@@ -104,7 +104,7 @@ def test_experiment_smoke_runs(name, data_overrides, tmp_path):
     base = compose_config([f"experiment={name}", *first])
     dataset = base.dataset.name
     if dataset == "mimic" and not MIMIC_DEMO.is_dir():
-        pytest.skip(f"MIMIC-IV demo not found at {MIMIC_DEMO}")
+        pytest.skip(MIMIC_SKIP.format(root=MIMIC_DEMO))
     assert dataset in data_overrides, f"add tiny overrides for dataset {dataset} to this test"
     remedy = str(base.remedy._target_).rsplit(".", 1)[-1]
     tiny_remedy = {"KnowledgeDistillation": "kd", "ExplicitBasisReallocation": "ebr",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -38,9 +39,15 @@ def generated(tmp_path_factory, make_tables) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_root() -> Path:
-    root = REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2"
+    # Same lookup and reason as tests/conftest.py's mimic_demo fixture.
+    root = Path(
+        os.environ.get("MMC_MIMIC_DEMO", REPO.parent / "shared" / "data" / "mimic-iv-demo-2.2")
+    )
     if not root.is_dir():
-        pytest.skip(f"MIMIC-IV demo not found at {root}")
+        pytest.skip(
+            f"MIMIC-IV demo not found at {root}: put mimic-iv-demo-2.2 (hosp/, icu/) there or "
+            "set MMC_MIMIC_DEMO=<folder> to run the MIMIC tests (README, 'Tests and benchmarks')"
+        )
     return root
 
 
