@@ -12,6 +12,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from mmc.errors import DataError
+
 
 def _clean(value):
     # JSON has no NaN/inf: write null so every reader (pandas, jq, W&B) accepts the file.
@@ -36,10 +38,19 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write-then-rename; on a full or read-only disk no `.tmp` file is left behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(payload), indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    write_text_atomic(path, json.dumps(_clean(payload), indent=2, sort_keys=True) + "\n")
 
 
 class RunRecorder:
@@ -51,22 +62,27 @@ class RunRecorder:
 
     def write_config(self, cfg: DictConfig) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.config_path.with_suffix(".yaml.tmp")
-        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        os.replace(tmp, self.config_path)
+        write_text_atomic(self.config_path, OmegaConf.to_yaml(cfg, resolve=True))
 
     def truncate_after(self, last_epoch: int) -> None:
         """On resume: keep the epochs covered by the checkpoint; later ones are recomputed."""
         if not self.metrics_path.exists():
             return
-        keep = [
-            line
-            for line in self.metrics_path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("epoch", -1) <= last_epoch
-        ]
-        tmp = self.metrics_path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        os.replace(tmp, self.metrics_path)
+        lines = [x for x in self.metrics_path.read_text().splitlines() if x.strip()]
+        keep = []
+        for i, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                if i == len(lines) - 1:  # a line cut short by a kill: recomputed anyway
+                    break
+                raise DataError(
+                    f"{self.metrics_path} line {i + 1} is not valid JSON; the run's history is "
+                    "damaged: restore the file, or start the run again without resume="
+                ) from None
+            if record.get("epoch", -1) <= last_epoch:
+                keep.append(line)
+        write_text_atomic(self.metrics_path, "".join(line + "\n" for line in keep))
 
     def log(self, record: dict) -> None:
         with self.metrics_path.open("a") as f:

@@ -126,6 +126,11 @@ def _payload_ckpt(w: Path) -> None:
     torch.save({"model": Payload()}, w / "partial" / "checkpoints" / "last.pt")
 
 
+def _bad_metrics(w: Path) -> None:
+    p = w / "partial" / "metrics.jsonl"
+    p.write_text("{not json\n" + p.read_text())
+
+
 def _bad_yaml(w: Path) -> None:
     (w / "partial" / "config.yaml").write_text("train: [unclosed\n  : :")
 
@@ -203,6 +208,7 @@ CASES = [
         "remedy=ebr would change it",
     ),
     ("resume bad yaml", ["train", "resume=partial"], _bad_yaml, "not a readable config"),
+    ("resume bad metrics", ["train", "resume=partial"], _bad_metrics, "metrics.jsonl line 1"),
     ("resume no ckpt", ["train", "resume=partial"], _no_ckpt, "no checkpoint yet"),
     (
         "run.dir holds a run",
