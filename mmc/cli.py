@@ -13,6 +13,8 @@ from pathlib import Path
 
 from mmc.errors import MmcError, fail
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
 # name -> (module with a `main(argv) -> int | None`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mmc.cli", "train one experiment, or a sweep with -m (Hydra overrides)"),
@@ -132,14 +134,19 @@ def train_main(argv: list[str]) -> int | None:
         hydra_train()
     except KeyboardInterrupt:
         where = rundir.current()
-        hint = (
-            f"continue with: mmc train resume={where}"
-            if where is not None and (where / "checkpoints" / "last.pt").exists()
-            else "no checkpoint was written yet; start the run again"
-        )
-        print(f"mmc: interrupted; {hint}", file=sys.stderr, flush=True)
-        raise SystemExit(130) from None
+        if "-m" in argv or "--multirun" in argv:
+            hint = "re-run the same command: completed jobs are skipped, unfinished ones resume"
+        elif where is not None and (where / "checkpoints" / "last.pt").exists():
+            hint = f"continue with: mmc train resume={where}"
+        else:
+            hint = "no checkpoint was written yet; start the run again"
+        interrupted(hint)
     return 0
+
+
+def interrupted(hint: str) -> None:
+    print(f"mmc: interrupted; {hint}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _with_resume_dir(argv: list[str]) -> list[str]:
@@ -159,13 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command {command!r}; use one of: {', '.join(COMMANDS)} (see mmc --help)")
-    if command == "train":
-        return train_main(rest) or 0
-    module = importlib.import_module(COMMANDS[command][0])
     try:
-        return module.main(rest) or 0
-    except MmcError as e:
-        fail(e)
+        if command == "train":
+            return train_main(rest) or 0
+        module = importlib.import_module(COMMANDS[command][0])
+        try:
+            return module.main(rest) or 0
+        except MmcError as e:
+            fail(e)
+    except KeyboardInterrupt:  # before a run started (composing, preparing, reporting)
+        interrupted("nothing was lost; run the command again")
     return 0
 
 
