@@ -17,9 +17,13 @@ OTHER_TASK = {"repblend": "retrieval"}
 QUIET = ["diagnostics.unimodal=false", "diagnostics.every=0"]
 # Enough steps for the graph backbones to get going (they learn more slowly than concat);
 # MUSE's published dropout 0.25 needs ~30 epochs here, so the fast check turns it off.
+# Grape at 12 epochs sat on the 0.3 line: test accuracy over seeds 0-4 was 0.215 (the value
+# the AMD EPYC report saw), 0.43, 0.205, 0.315, 0.645, so it passed or failed on float
+# rounding. At 30 epochs, seeds 0-5: 0.54, 0.835, 0.66, 0.68, 0.87, 0.98 (mean 0.76, sd 0.16;
+# the worst is 0.24 above the threshold, ~1.5 sd).
 LEARN = {
     "muse": ["train.epochs=12", "backbone.dropout=0"],
-    "grape": ["train.epochs=12"],
+    "grape": ["train.epochs=30"],
     "m3care": ["train.epochs=4"],
     "shaspec": ["train.epochs=4"],
 }
