@@ -1,13 +1,30 @@
-"""The Hydra entry point of `mmc train`; all the work happens in `mmc.train.train(cfg)`."""
+"""`mmc train`: the Hydra entry point; all the work happens in `mmc.train.train(cfg)`.
+
+`mmc train` keeps every Hydra flag (-m, --cfg job, --help, hydra/launcher=...). Before Hydra
+runs, every job of the requested sweep is composed and validated, so a bad option fails
+with one line and exit code 2 before any job starts or any file is written.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import hydra
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra._internal.utils import get_args_parser
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
+from mmc.config.compose import compose_config
 from mmc.config.schema import register_configs
+from mmc.config.validate import validate_config
 from mmc.errors import MmcError, fail
 from mmc.sweep.devices import device_for_job, register_resolvers
+from mmc.sweep.jobs import conflict_error, in_multirun, job_conflict, run_sweep_job
+from mmc.train import train
+from mmc.utils import rundir
+from mmc.utils.device import select_device
 
 register_configs()
 register_resolvers()
@@ -15,9 +32,6 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="pkg://mmc.conf", config_name="config")
 def hydra_train(cfg: DictConfig) -> float | None:
-    from mmc.sweep.jobs import in_multirun, run_sweep_job
-    from mmc.train import train
-
     if in_multirun():
         # A failing job records failure.json and returns; its siblings carry on.
         summary = run_sweep_job(cfg, train)
@@ -25,8 +39,6 @@ def hydra_train(cfg: DictConfig) -> float | None:
             return None
     else:
         from hydra.core.hydra_config import HydraConfig
-
-        from mmc.utils import rundir
 
         run_dir = HydraConfig.get().runtime.output_dir
         try:
@@ -42,3 +54,90 @@ def hydra_train(cfg: DictConfig) -> float | None:
                  "or choose a writable hydra.run.dir")  # fmt: skip
     # A scalar return lets Hydra sweepers (e.g. Optuna) optimise the run.
     return (summary.get("test") or {}).get(summary.get("monitor"))
+
+
+def _sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list of a (possibly multirun) command line."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as e:  # Hydra's grammar errors
+        raise MmcError(" ".join(str(e).split())) from None
+    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
+    return [job for batch in batches for job in batch]
+
+
+def validate_command_line(argv: list[str]) -> None:
+    """Compose and check each job the command line asks for; raise MmcError on the first bad one."""
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.info or args.shell_completion:
+        return
+    if args.config_path or args.config_dir:
+        return  # a user config tree: Hydra itself reports its errors
+    jobs = _sweep_jobs(args.overrides) if args.multirun else [args.overrides]
+    composed = []
+    for job in jobs:
+        cfg = compose_config(job, config_name=args.config_name or "config")
+        if cfg.resume:
+            rundir.check_resume(cfg, job)  # a missing dir or a changed config: refused here
+            continue  # the saved config itself is validated when the run resumes
+        validate_config(cfg)
+        select_device(cfg.device)
+        if cfg.devices:  # fail before launching, not once per job
+            device_for_job(cfg.devices, 0)
+        composed.append(cfg)
+    # Before Hydra writes .hydra/ anywhere: never into a directory holding another run.
+    explicit = _explicit(args.overrides, "hydra.sweep.dir" if args.multirun else "hydra.run.dir")
+    if args.multirun and explicit and "hydra.sweep.subdir" not in " ".join(args.overrides):
+        for num, cfg in enumerate(composed):
+            job_dir = Path(explicit) / str(num)
+            differs = job_conflict(job_dir, cfg)
+            if differs is not None and not (job_dir / "failure.json").exists():
+                raise conflict_error(job_dir, differs)
+    elif not args.multirun and composed:
+        target = composed[0].run_dir or explicit
+        if target:
+            rundir.check_fresh(Path(target))
+
+
+def _explicit(overrides: list[str], key: str) -> str | None:
+    for o in overrides:
+        if o.startswith(f"{key}="):
+            return o.split("=", 1)[1]
+    return None
+
+
+def main(argv: list[str]) -> int | None:
+    from mmc.cli import interrupted
+
+    try:
+        validate_command_line(argv)
+        argv = _with_resume_dir(argv)
+        if "-m" not in argv and "--multirun" not in argv:
+            # Two runs into one directory: the second is refused before Hydra writes there.
+            target = _explicit(argv, "run_dir") or _explicit(argv, "hydra.run.dir")
+            if target:
+                rundir.lock(Path(target))
+    except MmcError as e:
+        fail(e)
+    sys.argv = ["mmc train", *argv]
+    try:
+        hydra_train()
+    except KeyboardInterrupt:
+        where = rundir.current()
+        if "-m" in argv or "--multirun" in argv:
+            hint = "re-run the same command: completed jobs are skipped, unfinished ones resume"
+        elif where is not None and (where / "checkpoints" / "last.pt").exists():
+            hint = f"continue with: mmc train resume={where}"
+        else:
+            hint = "no checkpoint was written yet; start the run again"
+        interrupted(hint)
+    return 0
+
+
+def _with_resume_dir(argv: list[str]) -> list[str]:
+    """`resume=<dir>` continues in <dir>: point Hydra's run directory there too, and keep the
+    original .hydra/ records (config, overrides) instead of overwriting them."""
+    for arg in argv:
+        if arg.startswith("resume=") and arg != "resume=null":
+            return [*argv, f"hydra.run.dir={arg.split('=', 1)[1]}", "hydra.output_subdir=null"]
+    return argv

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
+from mmc.diagnostics.metrics import check_monitor
+from mmc.engine.unimodal import fit_unimodal
 from mmc.errors import check, choices_error
 from mmc.remedies.base import Remedy
 from mmc.remedies.crd import Embed, MemoryBankNCE, info_nce
@@ -169,9 +171,6 @@ class KnowledgeDistillation(Remedy):
         return curve
 
     def pretrain(self, model: MultimodalModel, data: MultimodalDataset, ctx: RunContext) -> None:
-        from mmc.diagnostics.metrics import check_monitor
-        from mmc.diagnostics.semantic_probe import train_alone
-
         monitor = check_monitor(ctx.cfg.train.monitor, data.task)
         strength, uni = {}, {}
         for m in data.modalities:
@@ -179,9 +178,10 @@ class KnowledgeDistillation(Remedy):
                 bool(data.train.mask[m].any()),
                 f"remedy=kd: modality {m} is never observed in training",
             )
-            strength[m], uni[m] = train_alone(
-                ctx.cfg, data, m, ctx.device, self.teacher_epochs, monitor
+            best, uni[m] = fit_unimodal(
+                ctx.cfg, data, m, ctx.device, self.teacher_epochs, monitor, seed_offset=7_000_001
             )
+            strength[m] = best.score
         ranked = sorted(data.modalities, key=lambda m: strength[m])  # weakest first
         student = ranked[0] if self.student == "auto" else self.student
         if self.teachers == "auto":

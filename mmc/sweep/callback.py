@@ -68,7 +68,7 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            from mmc.cli import _sweep_jobs
+            from mmc.app import _sweep_jobs
 
             current = _sweep_jobs(list(config.hydra.overrides.task))
         except Exception:

@@ -399,7 +399,9 @@ def test_stale_job_dirs_of_an_older_sweep_are_reported_apart(world, tmp_path, ca
     shutil.copytree(world / "sweep", tmp_path / "sweep")
     shutil.copytree(world / "sweep" / "0", tmp_path / "sweep" / "1")
     (tmp_path / "sweep" / "1" / ".hydra" / "overrides.yaml").write_text("- train.lr=0.5\n")
-    current = cli._sweep_jobs([*TINY, "train.lr=0.001"])
+    from mmc.app import _sweep_jobs
+
+    current = _sweep_jobs([*TINY, "train.lr=0.001"])
     outcome = sweep_outcome(tmp_path / "sweep", current)
     assert outcome["completed"] == [tmp_path / "sweep" / "0"]
     assert outcome["stale"] == [tmp_path / "sweep" / "1"]
@@ -420,16 +422,16 @@ def test_failure_beside_a_completed_job_goes_next_to_it(world, tmp_path):
 
 # ---- Ctrl-C, full disk ---------------------------------------------------------------------
 def test_ctrl_c_exits_130_with_the_resume_command(tmp_path, monkeypatch, capsys):
-    import mmc.train
+    import mmc.runners.classification as runner
 
-    real = mmc.train.train_epoch
+    real = runner.train_epoch
 
     def interrupted(*args, **kwargs):
         if args[5] >= 1:  # epoch 1: after epoch 0's checkpoint
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mmc.train, "train_epoch", interrupted)
+    monkeypatch.setattr(runner, "train_epoch", interrupted)
     monkeypatch.chdir(tmp_path)
     code, out, err = call(["train", *TINY, "train.epochs=3", "hydra.run.dir=run"], capsys)
     assert code == 130
@@ -437,7 +439,7 @@ def test_ctrl_c_exits_130_with_the_resume_command(tmp_path, monkeypatch, capsys)
     assert len(lines) == 1, err
     assert lines[0] == f"mmc: interrupted; continue with: mmc train resume={tmp_path / 'run'}"
     assert "Traceback" not in out + err
-    monkeypatch.setattr(mmc.train, "train_epoch", real)
+    monkeypatch.setattr(runner, "train_epoch", real)
     code, _, err = call(["train", "resume=run"], capsys)
     assert code == 0, err
 
