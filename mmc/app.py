@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from mmc.config.compose import compose_config
 from mmc.config.schema import register_configs
 from mmc.config.validate import validate_config
-from mmc.errors import MmcError, fail
+from mmc.errors import MmcError, fail, interrupted
 from mmc.sweep.devices import device_for_job, register_resolvers
 from mmc.sweep.jobs import conflict_error, in_multirun, job_conflict, run_sweep_job
 from mmc.train import train
@@ -107,8 +107,6 @@ def _explicit(overrides: list[str], key: str) -> str | None:
 
 
 def main(argv: list[str]) -> int | None:
-    from mmc.cli import interrupted
-
     try:
         validate_command_line(argv)
         argv = _with_resume_dir(argv)

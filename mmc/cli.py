@@ -9,9 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from mmc.errors import MmcError, fail
-
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+from mmc.errors import MmcError, fail, interrupted
 
 # name -> (module with a `main(argv) -> int | None`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -64,11 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a run started (composing, preparing, reporting)
         interrupted("nothing was lost; run the command again")
     return 0
-
-
-def interrupted(hint: str) -> None:
-    print(f"mmc: interrupted; {hint}", file=sys.stderr, flush=True)
-    raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 if __name__ == "__main__":  # `python -m mmc.cli`

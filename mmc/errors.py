@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class MmcError(Exception):
@@ -36,3 +37,9 @@ def fail(error: MmcError | str) -> None:
     message = " ".join(str(error).split())
     print(f"mmc: error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_USAGE)
+
+
+def interrupted(hint: str) -> None:
+    """Ctrl-C: one line saying how to continue, exit code 130."""
+    print(f"mmc: interrupted; {hint}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_INTERRUPTED) from None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 from omegaconf import DictConfig
 
+from mmc.config.schema import MmcConfig
 from mmc.diagnostics.extra import check_extra
 from mmc.engine.optim import OPTIMIZERS, SCHEDULERS
 from mmc.errors import ConfigError, check, choices_error
+from mmc.utils.device import PRECISIONS
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -63,8 +66,6 @@ def _check_optimisation(cfg: DictConfig) -> None:
     check(0 < t.gamma <= 1, f"train.gamma={t.gamma} must be in (0, 1] (e.g. 0.1)")
     check(0 <= m.dropout < 1, f"model.dropout={m.dropout} must be in [0, 1) (e.g. 0.1)")
     check(m.head_hidden >= 0, f"model.head_hidden={m.head_hidden} must be >= 0")
-    from mmc.utils.device import PRECISIONS
-
     if str(t.precision) not in PRECISIONS:
         raise choices_error("train.precision", t.precision, list(PRECISIONS))
 
@@ -72,9 +73,6 @@ def _check_optimisation(cfg: DictConfig) -> None:
 def check_schema_keys(cfg: DictConfig) -> None:
     """`+key=value` adds keys Hydra's struct mode would reject: refuse any key the schema
     (mmc.config.schema) does not define outside the free-form groups."""
-    import dataclasses
-
-    from mmc.config.schema import MmcConfig
 
     def walk(schema: type, node: DictConfig, prefix: str) -> None:
         fields = {f.name: f for f in dataclasses.fields(schema)}

@@ -25,6 +25,7 @@ from mmc.config.build import build
 from mmc.errors import ConfigError, DataError, check
 from mmc.retrieval.karpathy import annotation_path, load_split
 from mmc.retrieval.pairs import PairSplit, RetrievalData
+from mmc.utils.checkpoint import safe_load
 from mmc.utils.device import select_device
 
 log = logging.getLogger("mmc")
@@ -282,8 +283,6 @@ def load_features(
         prepare_features(
             name, root, image_encoder, text_encoder, max_words, cache_dir, batch_size, device
         )
-    from mmc.utils.checkpoint import safe_load
-
     payload = safe_load(
         path, "feature cache", f"delete it and run mmc prepare again (it is rebuilt from {root})"
     )

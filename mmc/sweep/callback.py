@@ -8,9 +8,11 @@ import json
 import logging
 from pathlib import Path
 
+import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from mmc.app import _sweep_jobs
 from mmc.sweep.jobs import FAILURE, REFUSED_SUFFIX, completed
 
 log = logging.getLogger("mmc")
@@ -18,8 +20,6 @@ EXIT_JOBS_FAILED = 1
 
 
 def _job_overrides(job: Path) -> tuple[str, ...] | None:
-    import yaml
-
     try:
         return tuple(sorted(yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())))
     except Exception:
@@ -68,8 +68,6 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            from mmc.app import _sweep_jobs
-
             current = _sweep_jobs(list(config.hydra.overrides.task))
         except Exception:
             current = None
