@@ -20,6 +20,8 @@ from mmc.config.compose import compose_config
 from mmc.config.schema import register_configs
 from mmc.config.validate import validate_config
 from mmc.errors import MmcError, fail, interrupted
+from mmc.runners.lifecycle import GROUPS, choices
+from mmc.runners.select import check_runner
 from mmc.sweep.devices import device_for_job, register_resolvers
 from mmc.sweep.jobs import conflict_error, in_multirun, job_conflict, run_sweep_job
 from mmc.train import train
@@ -81,6 +83,9 @@ def validate_command_line(argv: list[str]) -> None:
             rundir.check_resume(cfg, job)  # a missing dir or a changed config: refused here
             continue  # the saved config itself is validated when the run resumes
         validate_config(cfg)
+        # Option names as typed (remedy=kd), over the class names compose alone can give.
+        typed = dict(o.split("=", 1) for o in job if "=" in o and o.split("=", 1)[0] in GROUPS)
+        check_runner(cfg, {**choices(cfg), **typed})
         select_device(cfg.device)
         if cfg.devices:  # fail before launching, not once per job
             device_for_job(cfg.devices, 0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import torch
@@ -28,8 +28,9 @@ from mmc.diagnostics.cka import linear_cka
 from mmc.diagnostics.evaluate import Predictions
 from mmc.diagnostics.patterns import pattern_metrics
 from mmc.diagnostics.polysemanticity import polysemanticity
-from mmc.diagnostics.semantic_probe import semantic_gap, train_alone
+from mmc.diagnostics.semantic_probe import semantic_gap
 from mmc.diagnostics.vif import average_vif, modality_vif
+from mmc.engine.unimodal import UnimodalReferences
 from mmc.errors import choices_error
 from mmc.remedies.substitution import adapted_embeddings
 
@@ -43,22 +44,12 @@ class EndOfRun:
     data: MultimodalDataset
     test_pred: Predictions
     monitor: str
-    unimodal: dict  # modality -> unimodal test metrics (empty when not trained)
-    device: torch.device
-    _alone: dict = field(default_factory=dict)
+    unimodal: dict  # modality -> unimodal test metrics (empty when not asked for)
+    references: UnimodalReferences
 
     @cached_property
     def embeddings(self) -> dict[str, Tensor]:
         return adapted_embeddings(self.model, self.test_pred.split)
-
-    def trained_alone(self, m: str) -> nn.Module:
-        """Modality `m`'s encoder + head trained alone (once per run)."""
-        if m not in self._alone:
-            epochs = self.cfg.diagnostics.unimodal_epochs or self.cfg.train.epochs
-            self._alone[m] = train_alone(self.cfg, self.data, m, self.device, epochs, self.monitor)[
-                1
-            ]
-        return self._alone[m]
 
     def weakest(self) -> str:
         scores = {m: r.get(self.monitor, math.nan) for m, r in self.unimodal.items()}
@@ -84,14 +75,14 @@ def cka(r: EndOfRun) -> dict:
 
 def semantic(r: EndOfRun) -> dict:
     weak = r.weakest()
-    return semantic_gap(r.model, r.data, weak, r.trained_alone(weak))
+    return semantic_gap(r.model, r.data, weak, r.references.model(weak))
 
 
 def polysemanticity_entropy(r: EndOfRun) -> dict:
     if not isinstance(r.model.backbone, ConcatFusion):
         # Other backbones do not feed the head one block per modality.
         return {"cross_entropy": math.nan, "note": "needs backbone=concat"}
-    heads = {m: r.trained_alone(m).head for m in r.data.modalities}
+    heads = {m: r.references.model(m).head for m in r.data.modalities}
     return polysemanticity(r.model.head, heads, r.data.modalities, seed=r.cfg.seed)
 
 
@@ -122,8 +113,8 @@ def extra_diagnostics(
     test_pred: Predictions,
     monitor: str,
     unimodal: dict,
-    device: torch.device,
+    references: UnimodalReferences,
 ) -> dict:
     names = set(cfg.diagnostics.extra)
-    run = EndOfRun(cfg, model, data, test_pred, monitor, unimodal, device)
+    run = EndOfRun(cfg, model, data, test_pred, monitor, unimodal, references)
     return {name: fn(run) for name, fn in EXTRA.items() if name in names}
