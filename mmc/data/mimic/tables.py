@@ -163,7 +163,11 @@ def scan_sql(path: Path, name: str) -> str:
     return (
         f"read_csv('{p}', header=true, delim=',', quote='\"', escape='\"', "
         # Timestamps/dates are ISO (MIMIC's format): DuckDB's fast default parser reads them.
-        f"columns={{{cols}}}, auto_detect=false, max_line_size=16777216)"
+        # DuckDB's default max_line_size (2 MB) is kept on purpose: its CSV reader sizes its
+        # per-thread buffers from it (16 MB lines meant 256 MiB buffers per thread, which made
+        # memory grow with the file and broke memory_limit=512MB). MIMIC rows, discharge notes
+        # included, are far below 2 MB.
+        f"columns={{{cols}}}, auto_detect=false)"
     )
 
 
@@ -188,7 +192,25 @@ def fingerprint(path: Path) -> dict:
     }
 
 
-def duckdb_error(e: Exception, path: Path | str, what: str) -> DataError:
+def is_out_of_memory(e: BaseException) -> bool:
+    return type(e).__name__ == "OutOfMemoryException" or "out of memory" in str(e).lower()
+
+
+def out_of_memory_error(e: BaseException, memory_limit: str, what: str) -> ConfigError:
+    """A real out-of-memory names the setting to raise, not the input file."""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return ConfigError(
+        f"DuckDB ran out of memory while {what} with dataset.memory_limit={memory_limit} "
+        f"({first[:160]}); raise dataset.memory_limit (e.g. dataset.memory_limit=4GB) or lower "
+        "dataset.threads"
+    )
+
+
+def duckdb_error(e: Exception, path: Path | str, what: str) -> Exception:
+    """The file-naming DataError for a read failure; an out-of-memory passes through unchanged
+    (it is not the file's fault: the preparation turns it into out_of_memory_error)."""
+    if is_out_of_memory(e):
+        return e
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return DataError(
         f"{path}: could not read {what} ({first}); check the file is an intact MIMIC-IV CSV"
