@@ -232,7 +232,9 @@ def _peak_rss_mib() -> int:
 
 def _human_size(path: Path) -> str:
     size = path.stat().st_size
-    return f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**20:.0f} MiB"
+    if size >= 2**30:
+        return f"{size / 2**30:.2f} GiB"
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
 def build(
@@ -317,7 +319,7 @@ def build(
         vocab = {}
         for m in CODE_MODALITIES:
             table = codes.CODE_SOURCES[m]["table"]
-            begin(m, f"{m} from {table} ({_human_size(raw.paths[table])})")
+            begin(m, f"reading {m} from {table} ({_human_size(raw.paths[table])})")
             dropped = codes.stage_events(con, m, raw)
             masks[m] = codes.observed(con, m, n)
             if s.code_repr == "ids":
@@ -325,7 +327,7 @@ def build(
                 vocab[m] = codes.vocabulary(con, m)
             else:
                 x[m], details[m] = codes.code_titles(con, m, n, s.max_codes, embedder)
-            rows = int(con.execute(f"SELECT count(*) FROM ev_{m}").fetchone()[0])
+            rows = int(con.execute(f"SELECT coalesce(sum(n_rows), 0) FROM ev_{m}").fetchone()[0])
             details[m].update({"in_stay_rows": rows, **dropped})
             outside[table] = dropped
             con.execute(f"DROP TABLE ev_{m}")
@@ -344,7 +346,7 @@ def build(
             f"{details['labs']['rows_kept']:,} in-stay rows of {details['labs']['matching_items']} "
             f"matching items, {details['labs']['dropped_after_discharge']:,} after discharge dropped",
         )
-        begin("labs_tensor", "lab statistics (training split) and the lab tensor")
+        begin("labs_tensor", "computing lab statistics (training split) and the lab tensor")
         features = labs.select_features(con, s.lab_max_items)
         check(
             len(features) > 0,
@@ -367,7 +369,7 @@ def build(
         lap("labs_tensor", f"{len(features)} items -> {2 * len(features) + 1} channels")
 
         if raw.has_notes:
-            begin("notes", f"discharge notes ({_human_size(raw.paths['discharge'])})")
+            begin("notes", f"embedding discharge notes ({_human_size(raw.paths['discharge'])})")
             x["notes"], masks["notes"], details["notes"] = notes.note_embeddings(
                 con, raw, n, embedder, s.note_start, s.note_end, s.note_max_tokens
             )

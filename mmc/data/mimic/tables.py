@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,13 +197,22 @@ def is_out_of_memory(e: BaseException) -> bool:
     return type(e).__name__ == "OutOfMemoryException" or "out of memory" in str(e).lower()
 
 
+def doubled(memory_limit: str) -> str:
+    """'512MB' -> '1024MB', '3GB' -> '6GB': a concrete next value to suggest."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B)?\s*", memory_limit, flags=re.I)
+    if m is None:
+        return "4GB"
+    value, unit = float(m.group(1)) * 2, (m.group(2) or "B").upper().replace("IB", "B")
+    return f"{value:g}{unit}"
+
+
 def out_of_memory_error(e: BaseException, memory_limit: str, what: str) -> ConfigError:
     """A real out-of-memory names the setting to raise, not the input file."""
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return ConfigError(
         f"DuckDB ran out of memory while {what} with dataset.memory_limit={memory_limit} "
-        f"({first[:160]}); raise dataset.memory_limit (e.g. dataset.memory_limit=4GB) or lower "
-        "dataset.threads"
+        f"({first[:160]}); raise it, e.g. dataset.memory_limit={doubled(memory_limit)} "
+        "(or lower dataset.threads)"
     )
 
 

@@ -6,7 +6,8 @@ prescription whose starttime is after the admission's `dischtime` is dropped, an
 with no time at all (MUSE drops rows with a missing timestamp). Later rows can belong to the
 patient's next admission: as the latest codes they would survive the last-50 cut and leak the
 readmission label. Diagnoses carry no time and are all kept. Events before `admittime` are
-kept, as in MUSE.
+kept, as in MUSE. Rows repeating an admission's code at the same time (MIMIC lists some
+prescriptions several times, e.g. one per pharmacy fill) count once, as MUSE's drop_duplicates.
 Two representations:
 - "ids" (default): integer ids into a vocabulary built from the training split only (0 pad,
   1 = code not seen in training), for a learned embedding;
@@ -62,11 +63,13 @@ def stay_status(time_sql: str | None) -> str:
     )
 
 
-def drop_outside_stay(con, table: str) -> dict[str, int]:
-    """Delete the rows of `table` whose `status` is not in-stay; return what was dropped."""
+def drop_outside_stay(con, table: str, rows: str | None = None) -> dict[str, int]:
+    """Delete the rows of `table` whose `status` is not in-stay; return how many raw rows were
+    dropped (`rows`: a column counting the raw rows each table row stands for)."""
+    n = f"sum({rows})" if rows else "count(*)"
     after, untimed = con.execute(
-        f"SELECT count(*) FILTER (status = {AFTER_DISCHARGE}), "
-        f"count(*) FILTER (status = {UNTIMED}) FROM {table}"
+        f"SELECT coalesce({n} FILTER (status = {AFTER_DISCHARGE}), 0), "
+        f"coalesce({n} FILTER (status = {UNTIMED}), 0) FROM {table}"
     ).fetchone()
     if after or untimed:
         con.execute(f"DELETE FROM {table} WHERE status <> {IN_STAY}")
@@ -92,14 +95,15 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
     # in-stay ranks are exactly those of a table that never had them.
     sql = f"""
         CREATE OR REPLACE TABLE ev_{modality} AS
-        SELECT e.idx, e.split, e.code, {title} AS title, e.status,
+        SELECT e.idx, e.split, e.code, {title} AS title, e.status, e.n_rows,
                row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
                                   e.k2 DESC NULLS LAST, e.code DESC) AS rk
         FROM (
             SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
                    {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2,
-                   {stay_status(src["time"])} AS status
+                   {stay_status(src["time"])} AS status, count(*) AS n_rows
             FROM {raw.scan(src["table"])} t JOIN cohort c ON t.hadm_id = c.hadm_id
+            GROUP BY ALL
         ) e {join}
         WHERE e.code IS NOT NULL AND e.code <> ''
     """
@@ -107,7 +111,7 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
         con.execute(sql)
     except Exception as e:  # duckdb.Error: a malformed value somewhere in the file
         raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
-    return drop_outside_stay(con, f"ev_{modality}")
+    return drop_outside_stay(con, f"ev_{modality}", rows="n_rows")
 
 
 def code_ids(con, modality: str, n: int, max_len: int, min_count: int) -> tuple[np.ndarray, dict]:
