@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import sys
 import time
@@ -99,7 +100,7 @@ class RunOptions:
     """How to prepare (not what): never part of the cache key."""
 
     threads: int | None = None
-    memory_limit: str = "1GB"
+    memory_limit: str = "256MB"
     text_device: str = "auto"
     text_batch_size: int = 64
     progress: bool | None = None  # DuckDB's progress bar; None: when the output is a terminal
@@ -128,7 +129,7 @@ def prepare_mimic(
     note_max_tokens: int | None = None,
     text_model: str = PACKAGED,
     threads: int | None = None,
-    memory_limit: str = "1GB",
+    memory_limit: str = "256MB",
     text_device: str = "auto",
     text_batch_size: int = 64,
     progress: bool | None = None,
@@ -196,12 +197,13 @@ def _connect(tmp: Path, run: RunOptions):
         con.execute(f"SET memory_limit='{run.memory_limit}'")
     except Exception as e:
         raise ConfigError(
-            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 1GB"
+            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 256MB"
         ) from None
     con.execute(f"SET temp_directory='{tmp / 'spill'}'")
     con.execute("SET preserve_insertion_order=false")  # lets scans stream without reordering
-    if run.threads:
-        con.execute(f"SET threads={int(run.threads)}")
+    # Each DuckDB thread holds its own CSV buffers and operator state, so memory grows with
+    # threads; the scan is bound by one gzip stream anyway, so more than 4 buys little.
+    con.execute(f"SET threads={int(run.threads or min(4, os.cpu_count() or 1))}")
     show = run.progress if run.progress is not None else sys.stdout.isatty() and sys.stderr.isatty()
     con.execute(f"SET enable_progress_bar={'true' if show else 'false'}")
     if show:  # DuckDB draws its bar for statements running over ~2 s (the labevents scan)

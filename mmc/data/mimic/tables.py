@@ -164,12 +164,17 @@ def scan_sql(path: Path, name: str) -> str:
     return (
         f"read_csv('{p}', header=true, delim=',', quote='\"', escape='\"', "
         # Timestamps/dates are ISO (MIMIC's format): DuckDB's fast default parser reads them.
-        # DuckDB's default max_line_size (2 MB) is kept on purpose: its CSV reader sizes its
-        # per-thread buffers from it (16 MB lines meant 256 MiB buffers per thread, which made
-        # memory grow with the file and broke memory_limit=512MB). MIMIC rows, discharge notes
-        # included, are far below 2 MB.
-        f"columns={{{cols}}}, auto_detect=false)"
+        # max_line_size stays small on purpose: DuckDB's CSV reader sizes its per-thread
+        # buffers from it (16 MB lines meant 256 MiB buffers per thread, which made memory grow
+        # with the file and broke memory_limit=512MB). MIMIC rows are far below it.
+        f"columns={{{cols}}}, auto_detect=false{_line_size(name)})"
     )
+
+
+def _line_size(name: str) -> str:
+    """1 MB lines (16 MB buffers per thread) for the hosp tables, whose rows are short; the
+    discharge notes keep DuckDB's default 2 MB (a long note is a few hundred KB)."""
+    return "" if TABLES[name].folder == "note" else ", max_line_size=1048576"
 
 
 def fingerprint(path: Path) -> dict:

