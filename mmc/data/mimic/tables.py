@@ -172,9 +172,13 @@ def scan_sql(path: Path, name: str) -> str:
 
 
 def _line_size(name: str) -> str:
-    """1 MB lines (16 MB buffers per thread) for the hosp tables, whose rows are short; the
-    discharge notes keep DuckDB's default 2 MB (a long note is a few hundred KB)."""
-    return "" if TABLES[name].folder == "note" else ", max_line_size=1048576"
+    """1 MB lines and 4 MB read buffers for the hosp tables, whose rows are short: DuckDB's
+    default buffer (16 x 2 MB per thread) cost ~70 MiB of peak memory and no speed (measured on
+    1M lab rows: 1.2 vs 1.1 CPU-s for the scan). The discharge notes keep DuckDB's defaults (a
+    long note is a few hundred KB)."""
+    if TABLES[name].folder == "note":
+        return ""
+    return ", max_line_size=1048576, buffer_size=4194304"
 
 
 def fingerprint(path: Path) -> dict:
