@@ -5,10 +5,11 @@ already there) and the full preparation runs in a fresh subprocess that reports 
 resident memory (getrusage ru_maxrss: DuckDB's native allocations included). For comparison,
 a whole-table `pandas.read_csv` of labevents runs the same way at one size.
 
-    python scripts/bench_mimic_prepare.py --sizes 1e6 1e7 3e7 --pandas-at 1e7 --work /tmp/mimic-bench
+    python scripts/bench_mimic_prepare.py --sizes 1e6 1e7 3e7 --work /tmp/mimic-bench [--pandas-at 1e7]
 
-Prints a table and writes JSON to --json. Timings on a shared machine are noisy: say how
-many cores were free when quoting them.
+Prints a table (peak RSS, rows/s, the peak-RSS ratio of the largest to the smallest size) and
+writes JSON to --json. `--memory-limit` defaults to dataset.memory_limit's default. Timings on a
+shared machine are noisy: say how many cores were free when quoting them.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ PREPARE = """
 import json, resource, sys, time, logging
 from mmc.data.mimic.prepare import prepare_mimic
 t = time.perf_counter()
+kw = {} if sys.argv[4] == "default" else {"memory_limit": sys.argv[4]}
 s = prepare_mimic(root=sys.argv[1], cache_dir=sys.argv[2], rebuild=True, threads=int(sys.argv[3]),
-                  memory_limit=sys.argv[4])
+                  **kw)
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - t, "timing": s["timing_s"], "cpu": s["cpu_s"],
+                  "stage_peak_rss_mib": s["peak_rss_mib"], "lab_features": s["details"]["labs"]["features"],
                   "cpu_total_s": ru.ru_utime + ru.ru_stime,
                   "lab_rows_kept": s["details"]["labs"]["rows_kept"], "admissions": s["cohort"]["admissions"],
                   "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -75,10 +78,10 @@ def ensure_tables(work: Path, rows: int) -> tuple[Path, float | None]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=float, nargs="+", default=[1e6, 1e7, 3e7])
-    p.add_argument("--pandas-at", type=float, default=1e7, help="0 to skip the pandas baseline")
+    p.add_argument("--pandas-at", type=float, default=0, help="e.g. 1e7: also time pandas.read_csv")
     p.add_argument("--work", type=Path, default=Path("/tmp/mimic-bench"))
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--memory-limit", default="2GB")
+    p.add_argument("--memory-limit", default="default", help="default: dataset.memory_limit's")
     p.add_argument("--json", type=Path, default=REPO / "outputs" / "bench" / "mimic_prepare.json")
     a = p.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
@@ -101,6 +104,8 @@ def main() -> None:
             "prepare_cpu_s": round(r["cpu_total_s"], 1),
             "end_to_end_rows_per_s": round(rows / r["seconds"]),
             "peak_rss_mib": round(r["maxrss_kib"] / 1024),
+            "stage_peak_rss_mib": r["stage_peak_rss_mib"],
+            "lab_features": r["lab_features"],
             "generate_s": None if gen_s is None else round(gen_s, 1),
             "stages_s": r["timing"],
             "stages_cpu_s": r["cpu"],
@@ -126,8 +131,16 @@ def main() -> None:
                 b["seconds"] / ours["prepare_s"], 2
             )
         print(json.dumps(baseline), flush=True)
+    ratio = None
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        ratio = {
+            "sizes": [small["labevents_rows"], large["labevents_rows"]],
+            "peak_rss_ratio": round(large["peak_rss_mib"] / small["peak_rss_mib"], 2),
+        }
     report = {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg(), "threads": a.threads,
-              "memory_limit": a.memory_limit, "runs": results, "pandas_baseline": baseline}  # fmt: skip
+              "memory_limit": a.memory_limit, "runs": results, "peak_rss_ratio": ratio,
+              "pandas_baseline": baseline}  # fmt: skip
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(report, indent=2) + "\n")
     print(
@@ -139,6 +152,10 @@ def main() -> None:
     if baseline:
         print(f"pandas.read_csv of labevents at {baseline['labevents_rows']:,} rows: "
               f"{baseline['pandas_read_s']} s, peak {baseline['pandas_peak_rss_mib']} MiB")  # fmt: skip
+    if ratio:
+        print(
+            f"peak RSS {ratio['sizes'][1]:,} / {ratio['sizes'][0]:,} rows: {ratio['peak_rss_ratio']}x"
+        )
     print(f"written to {a.json}")
 
 

@@ -120,8 +120,9 @@ def _length(data: dict) -> int:
 
 
 def generate(
-    out: Path, lab_rows: int, patients: int | None, notes: bool, seed: int, chunk: int, level: int
-) -> dict:
+    out: Path, lab_rows: int, patients: int | None, notes: bool, seed: int, chunk: int, level: int,
+    sentinel_share: float = 1e-4,
+) -> dict:  # fmt: skip
     rng = np.random.default_rng(seed)
     hosp = out / "hosp"
     # ---------------------------------------------------------------- patients, admissions
@@ -278,7 +279,7 @@ def generate(
         when = np.where(outpatient, when - 86400 * rng.integers(30, 400, m), when) // 60 * 60
         k = rng.choice(len(LAB_ITEMS), m, p=item_p)
         val = np.round(mean[k] + sd[k] * rng.standard_normal(m), 2)
-        sentinel = rng.random(m) < 1e-4  # MIMIC has absurd values (e.g. 999999)
+        sentinel = rng.random(m) < sentinel_share  # MIMIC has absurd values (e.g. 999999)
         val = np.where(sentinel, 999999.0, val)
         text_val = rng.random(m) < 0.03
         abnormal = np.abs(val - mean[k]) > 1.5 * sd[k]
@@ -309,11 +310,17 @@ def generate(
                 f"Patient admitted with condition {int(rng.integers(0, 50))}. Treated with drug "
                 f'{int(rng.integers(0, 30))}, "improved", discharged day {int((disch[i] - start[i]) // 86400)}.'
             )
+            # Sub-headers inside the course, as real notes have them; about one note in ten
+            # has no "Medications on Admission:" header (MUSE treats those as missing).
+            end = (
+                "Medications on Admission:\nThe Preadmission Medication list is accurate.\n\n"
+                if rng.random() > 0.1
+                else ""
+            )
             texts.append(
                 "Name:  ___                    Unit No:   ___\n\nChief Complaint:\nshortness of breath\n\n"
-                f"Brief Hospital Course:\n{course}\n\n# Problem 1: stable\n\n"
-                "Medications on Admission:\nThe Preadmission Medication list is accurate.\n\n"
-                "Discharge Disposition:\nHome\n"
+                f"Brief Hospital Course:\nMr. ___ {course}\n\nACUTE ISSUES:\n# Problem 1: stable on "
+                f"day {int(rng.integers(1, 9))}\n\n{end}Discharge Disposition:\nHome\n"
             )
         w = Writer(out / "note" / "discharge.csv.gz", COLUMNS["discharge"], level)
         w.write({
@@ -335,9 +342,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--chunk", type=int, default=1_000_000, help="labevents rows per write")
     p.add_argument("--gzip-level", type=int, default=1)
+    p.add_argument("--sentinel-share", type=float, default=1e-4, help="lab values set to 999999")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    facts = generate(a.out, a.lab_rows, a.patients, a.notes, a.seed, a.chunk, a.gzip_level)
+    facts = generate(
+        a.out, a.lab_rows, a.patients, a.notes, a.seed, a.chunk, a.gzip_level, a.sentinel_share
+    )
     print(f"wrote {facts} to {a.out} in {time.perf_counter() - t0:.1f} s")
 
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 # Bump when the preparation's output changes meaning: every old entry is then rebuilt.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: in-stay events only, MUSE day arithmetic, robust lab statistics, MUSE notes
 
 
 def cache_root(cache_dir: str | Path | None) -> Path:

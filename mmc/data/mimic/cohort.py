@@ -31,6 +31,7 @@ class CohortRules:
     min_age: int = 18
     max_age: int = 89
     exclude_in_hospital_death: bool = True
+    label_rule: str = "muse"  # see labels.py: "muse" (floored days) | "fractional"
 
 
 def read_admissions(con, scans: dict[str, str]) -> pd.DataFrame:
@@ -50,9 +51,9 @@ def select_cohort(adm: pd.DataFrame, rules: CohortRules, source: str) -> tuple[p
     adm = adm.drop_duplicates("hadm_id").reset_index(drop=True)
     check(len(adm) > 0, f"{source} has no admissions", DataError)
     adm["next_admittime"] = next_admission(adm)
-    adm["mortality"] = mortality_label(adm)
-    adm["readmission"] = readmission_label(adm)
-    adm["days_to_next"] = days_until_next(adm)
+    adm["mortality"] = mortality_label(adm, rules.label_rule)
+    adm["readmission"] = readmission_label(adm, rules.label_rule)
+    adm["days_to_next"] = days_until_next(adm, rules.label_rule)
     adm["age"] = adm["admittime"].dt.year - adm["anchor_year"] + adm["anchor_age"]
     los = (adm["dischtime"] - adm["admittime"]) / pd.Timedelta(days=1)
 

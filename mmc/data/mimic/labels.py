@@ -1,10 +1,16 @@
 """MUSE's two labels, per admission: 1 positive, 0 negative, -1 unlabelled (no evidence).
 
-Mortality: death within 90 days of discharge (dod - discharge date <= 90 days). With no date
-of death, the admission is negative only if the patient's next admission starts more than 90
-days after discharge (they were alive then); otherwise nothing is known and it is unlabelled.
-Readmission: the patient's next admission starts within 15 days of discharge; unlabelled when
-there is no next admission.
+Day gaps are measured from `dischtime`. Two ways to count them (`dataset.label_rule`):
+- "muse" (default): whole days, floored, as MUSE's code does with pandas `.dt.days`
+  (a gap of 15 days 23 hours counts as 15; a date of death, at midnight, on the discharge day
+  counts as -1).
+- "fractional": exact fractional days; mortality from the discharge *date* (mmc's rule before
+  it followed MUSE's arithmetic; kept to reproduce earlier runs).
+
+Mortality: days(dod - dischtime) <= 90 positive, > 90 negative; with no date of death, negative
+when days(next admittime - dischtime) > 90 (alive then), otherwise unlabelled.
+Readmission: days(next admittime - dischtime) <= 15 positive, else negative; unlabelled when
+there is no next admission. (PyHealth's readmission task uses a strict < 15 days instead.)
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ UNLABELLED = -1
 MORTALITY_DAYS = 90
 READMISSION_DAYS = 15
 TASKS = ("mortality", "readmission")
+LABEL_RULES = ("muse", "fractional")
 
 
 def next_admission(adm: pd.DataFrame) -> pd.Series:
@@ -25,24 +32,32 @@ def next_admission(adm: pd.DataFrame) -> pd.Series:
     return nxt.reindex(adm.index)
 
 
-def days_until_next(adm: pd.DataFrame) -> pd.Series:
-    return (adm["next_admittime"] - adm["dischtime"]) / pd.Timedelta(days=1)
+def _days(delta: pd.Series, rule: str) -> np.ndarray:
+    """Timedeltas as days (NaN where missing): floored whole days for "muse"."""
+    days = (delta / pd.Timedelta(days=1)).to_numpy(dtype=np.float64)
+    return np.floor(days) if rule == "muse" else days
 
 
-def mortality_label(adm: pd.DataFrame) -> np.ndarray:
-    disch_date = adm["dischtime"].dt.normalize()
-    days_to_death = (pd.to_datetime(adm["dod"]) - disch_date) / pd.Timedelta(days=1)
-    gap = days_until_next(adm)
-    has_dod = days_to_death.notna().to_numpy()
+def days_until_next(adm: pd.DataFrame, rule: str = "muse") -> np.ndarray:
+    return _days(adm["next_admittime"] - adm["dischtime"], rule)
+
+
+def mortality_label(adm: pd.DataFrame, rule: str = "muse") -> np.ndarray:
+    dod = pd.to_datetime(adm["dod"])
+    disch = adm["dischtime"] if rule == "muse" else adm["dischtime"].dt.normalize()
+    to_death = _days(dod - disch, rule)
+    gap = days_until_next(adm, rule)
+    has_dod = ~np.isnan(to_death)
     out = np.full(len(adm), UNLABELLED, dtype=np.int8)
-    out[has_dod] = (days_to_death.to_numpy()[has_dod] <= MORTALITY_DAYS).astype(np.int8)
-    alive_later = ~has_dod & (gap > MORTALITY_DAYS).to_numpy()
+    out[has_dod] = (to_death[has_dod] <= MORTALITY_DAYS).astype(np.int8)
+    with np.errstate(invalid="ignore"):
+        alive_later = ~has_dod & (gap > MORTALITY_DAYS)
     out[alive_later] = 0
     return out
 
 
-def readmission_label(adm: pd.DataFrame) -> np.ndarray:
-    gap = days_until_next(adm).to_numpy()
+def readmission_label(adm: pd.DataFrame, rule: str = "muse") -> np.ndarray:
+    gap = days_until_next(adm, rule)
     out = np.full(len(adm), UNLABELLED, dtype=np.int8)
     known = ~np.isnan(gap)
     out[known] = (gap[known] <= READMISSION_DAYS).astype(np.int8)

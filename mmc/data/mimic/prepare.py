@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +20,18 @@ import pandas as pd
 
 from mmc.data.mimic import cache
 from mmc.data.mimic.cohort import CohortRules, read_admissions, select_cohort
-from mmc.data.mimic.labels import TASKS, label_counts
+from mmc.data.mimic.labels import LABEL_RULES, TASKS, label_counts
 from mmc.data.mimic.modalities import codes, labs, notes
 from mmc.data.mimic.modalities.demographics import demographics
+from mmc.data.mimic.modalities.notes import MUSE_END, MUSE_START
 from mmc.data.mimic.patterns import pattern_counts
 from mmc.data.mimic.split import SPLITS, assign_splits
-from mmc.data.mimic.tables import RawTables, require_duckdb
+from mmc.data.mimic.tables import (
+    RawTables,
+    is_out_of_memory,
+    out_of_memory_error,
+    require_duckdb,
+)
 from mmc.data.mimic.text import PACKAGED, TextEmbedder
 from mmc.errors import ConfigError, DataError, check, choices_error
 
@@ -48,30 +56,39 @@ class PrepSettings:
     max_los_days: float = 10.0
     min_age: int = 18
     max_age: int = 89
+    label_rule: str = "muse"
     max_codes: int = 50
     min_code_count: int = 1
     code_repr: str = "ids"
     lab_keywords: tuple[str, ...] = LAB_KEYWORDS
-    lab_max_items: int = 16
+    lab_max_items: int | None = None
     lab_steps: int = 50
-    note_section: str | None = "Brief Hospital Course"
-    note_max_chars: int = 2000
+    note_start: str | None = MUSE_START
+    note_end: str | None = MUSE_END
+    note_max_tokens: int | None = None
     text_model: str = PACKAGED
 
     def validate(self) -> None:
         if self.code_repr not in CODE_REPRS:
             raise choices_error("dataset.code_repr", self.code_repr, CODE_REPRS)
+        if self.label_rule not in LABEL_RULES:
+            raise choices_error("dataset.label_rule", self.label_rule, LABEL_RULES)
         check(self.max_codes >= 1, f"dataset.max_codes={self.max_codes} must be at least 1")
         check(
             self.min_code_count >= 1, f"dataset.min_code_count={self.min_code_count} must be >= 1"
         )
-        check(self.lab_max_items >= 1, f"dataset.lab_max_items={self.lab_max_items} must be >= 1")
+        check(
+            self.lab_max_items is None or self.lab_max_items >= 1,
+            f"dataset.lab_max_items={self.lab_max_items} must be >= 1 (or null: every matching item)",
+        )
         check(self.lab_steps >= 1, f"dataset.lab_steps={self.lab_steps} must be at least 1")
         check(
             len(self.lab_keywords) > 0, "dataset.lab_keywords is empty; give at least one analyte"
         )
         check(
-            self.note_max_chars >= 1, f"dataset.note_max_chars={self.note_max_chars} must be >= 1"
+            self.note_max_tokens is None or self.note_max_tokens >= 2,
+            f"dataset.note_max_tokens={self.note_max_tokens} must be >= 2 "
+            "(or null: the encoder's own limit)",
         )
         check(
             0 <= self.min_age <= self.max_age,
@@ -84,9 +101,10 @@ class RunOptions:
     """How to prepare (not what): never part of the cache key."""
 
     threads: int | None = None
-    memory_limit: str = "2GB"
+    memory_limit: str = "256MB"
     text_device: str = "auto"
     text_batch_size: int = 64
+    progress: bool | None = None  # DuckDB's progress bar; None: when the output is a terminal
 
 
 def prepare_mimic(
@@ -100,30 +118,38 @@ def prepare_mimic(
     max_los_days: float = 10.0,
     min_age: int = 18,
     max_age: int = 89,
+    label_rule: str = "muse",
     max_codes: int = 50,
     min_code_count: int = 1,
     code_repr: str = "ids",
     lab_keywords: list[str] = LAB_KEYWORDS,
-    lab_max_items: int = 16,
+    lab_max_items: int | None = None,
     lab_steps: int = 50,
-    note_section: str | None = "Brief Hospital Course",
-    note_max_chars: int = 2000,
+    note_start: str | None = MUSE_START,
+    note_end: str | None = MUSE_END,
+    note_max_tokens: int | None = None,
     text_model: str = PACKAGED,
     threads: int | None = None,
-    memory_limit: str = "2GB",
+    memory_limit: str = "256MB",
     text_device: str = "auto",
     text_batch_size: int = 64,
+    progress: bool | None = None,
 ) -> dict:
     """Build the cache if needed; return its summary (aggregates only)."""
     entry = ensure_cache(
         root, note_root, cache_dir, rebuild,
         PrepSettings(
             split_by, tuple(float(f) for f in split_fractions), int(split_seed), float(max_los_days),
-            int(min_age), int(max_age), int(max_codes), int(min_code_count), code_repr,
-            tuple(str(k) for k in lab_keywords), int(lab_max_items), int(lab_steps), note_section,
-            int(note_max_chars), str(text_model),
+            int(min_age), int(max_age), str(label_rule), int(max_codes), int(min_code_count),
+            code_repr, tuple(str(k) for k in lab_keywords),
+            None if lab_max_items is None else int(lab_max_items), int(lab_steps),
+            note_start or None, note_end or None,
+            None if note_max_tokens is None else int(note_max_tokens), str(text_model),
         ),
-        RunOptions(threads, str(memory_limit), str(text_device), int(text_batch_size)),
+        RunOptions(
+            threads, str(memory_limit), str(text_device), int(text_batch_size),
+            None if progress is None else bool(progress),
+        ),
     )  # fmt: skip
     return cache.read_json(entry / "summary.json")
 
@@ -172,13 +198,35 @@ def _connect(tmp: Path, run: RunOptions):
         con.execute(f"SET memory_limit='{run.memory_limit}'")
     except Exception as e:
         raise ConfigError(
-            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 2GB"
+            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 256MB"
         ) from None
     con.execute(f"SET temp_directory='{tmp / 'spill'}'")
     con.execute("SET preserve_insertion_order=false")  # lets scans stream without reordering
-    if run.threads:
-        con.execute(f"SET threads={int(run.threads)}")
+    # Each DuckDB thread holds its own CSV buffers and operator state, so memory grows with
+    # threads; the scan is bound by one gzip stream anyway, so more than 4 buys little.
+    con.execute(f"SET threads={int(run.threads or min(4, os.cpu_count() or 1))}")
+    show = run.progress if run.progress is not None else sys.stdout.isatty() and sys.stderr.isatty()
+    con.execute(f"SET enable_progress_bar={'true' if show else 'false'}")
+    if show:  # DuckDB draws its bar for statements running over ~2 s (the labevents scan)
+        con.execute("SET enable_progress_bar_print=true")
     return con
+
+
+def _peak_rss_mib() -> int:
+    """Peak resident memory of this process so far (DuckDB's native allocations included)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return -1
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss / 2**20 if sys.platform == "darwin" else rss / 1024)
+
+
+def _human_size(path: Path) -> str:
+    size = path.stat().st_size
+    if size >= 2**30:
+        return f"{size / 2**30:.2f} GiB"
+    return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
 
 
 def build(
@@ -191,28 +239,43 @@ def build(
 ) -> None:
     timing: dict[str, float] = {}
     cpu_timing: dict[str, float] = {}  # process CPU time (all threads): contention-independent
+    peak_rss: dict[str, int] = {}  # process peak resident memory after each stage
     clock, cpu_clock = time.perf_counter(), time.process_time()
+    stages = ["cohort", *CODE_MODALITIES, "labs_scan", "labs_tensor"] + (
+        ["notes"] if raw.has_notes else []
+    )
+    current = {"stage": "connecting"}
 
-    def lap(stage: str) -> None:
+    def begin(stage: str, what: str) -> None:
+        """Say what starts now (a 118M-row preparation runs for many minutes)."""
+        current["stage"] = what
+        log.info("MIMIC-IV [%d/%d] %s ...", stages.index(stage) + 1, len(stages), what)
+
+    def lap(stage: str, result: str = "") -> None:
         nonlocal clock, cpu_clock
         now, cpu_now = time.perf_counter(), time.process_time()
         timing[stage], cpu_timing[stage] = round(now - clock, 3), round(cpu_now - cpu_clock, 3)
         clock, cpu_clock = now, cpu_now
-        log.info("  %s: %.1f s", stage, timing[stage])
+        peak_rss[stage] = _peak_rss_mib()
+        log.info(
+            "  %s: %.1f s, peak RSS %d MiB%s",
+            stage, timing[stage], peak_rss[stage], f"; {result}" if result else "",
+        )  # fmt: skip
 
     con = _connect(out, run)
     try:
+        begin("cohort", f"reading admissions and patients ({_human_size(raw.paths['admissions'])})")
         scans = {"admissions": raw.scan("admissions"), "patients": raw.scan("patients")}
         try:
             adm = read_admissions(con, scans)
         except Exception as e:
-            if isinstance(e, DataError):
+            if isinstance(e, DataError) or is_out_of_memory(e):
                 raise
             raise DataError(
                 f"{raw.paths['admissions']} / {raw.paths['patients']}: could not read ({str(e).splitlines()[0]}); "
                 "check they are intact MIMIC-IV CSVs"
             ) from None
-        rules = CohortRules(s.max_los_days, s.min_age, s.max_age)
+        rules = CohortRules(s.max_los_days, s.min_age, s.max_age, label_rule=s.label_rule)
         cohort, facts = select_cohort(adm, rules, str(raw.paths["admissions"]))
         split = assign_splits(cohort, s.split_by, s.split_fractions, s.split_seed)
         for code, name in enumerate(SPLITS):
@@ -230,33 +293,52 @@ def build(
                     "idx": np.arange(n, dtype=np.int64),
                     "hadm_id": cohort["hadm_id"].to_numpy(),
                     "split": split,
+                    "dischtime": cohort["dischtime"].to_numpy(),
                 }
             ),
         )
         con.execute("CREATE OR REPLACE TEMP TABLE cohort AS SELECT * FROM cohort_df")
         con.unregister("cohort_df")
-        lap("cohort")
+        lap("cohort", f"{len(adm):,} admissions -> cohort {n:,} of {facts['patients']:,} patients")
 
         x: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
         details: dict[str, dict] = {}
+        outside: dict[str, dict] = {}
         x["demographics"], details["demographics"] = demographics(cohort, train)
         masks["demographics"] = np.ones(n, dtype=bool)
 
         vocab = {}
         for m in CODE_MODALITIES:
-            codes.stage_events(con, m, raw)
+            table = codes.CODE_SOURCES[m]["table"]
+            begin(m, f"reading {m} from {table} ({_human_size(raw.paths[table])})")
+            dropped = codes.stage_events(con, m, raw)
             masks[m] = codes.observed(con, m, n)
             if s.code_repr == "ids":
                 x[m], details[m] = codes.code_ids(con, m, n, s.max_codes, s.min_code_count)
                 vocab[m] = codes.vocabulary(con, m)
             else:
                 x[m], details[m] = codes.code_titles(con, m, n, s.max_codes, embedder)
+            rows = int(con.execute(f"SELECT coalesce(sum(n_rows), 0) FROM ev_{m}").fetchone()[0])
+            details[m].update({"in_stay_rows": rows, **dropped})
+            outside[table] = dropped
             con.execute(f"DROP TABLE ev_{m}")
-            lap(m)
+            lap(
+                m,
+                f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",
+            )
 
+        begin("labs_scan", f"streaming labevents ({_human_size(raw.paths['labevents'])})")
         details["labs"] = labs.stage_lab_rows(con, raw, list(s.lab_keywords))
-        lap("labs_scan")
+        outside["labevents"] = {
+            k: details["labs"][k] for k in ("dropped_after_discharge", "dropped_untimed")
+        }
+        lap(
+            "labs_scan",
+            f"{details['labs']['rows_kept']:,} in-stay rows of {details['labs']['matching_items']} "
+            f"matching items, {details['labs']['dropped_after_discharge']:,} after discharge dropped",
+        )
+        begin("labs_tensor", "computing lab statistics (training split) and the lab tensor")
         features = labs.select_features(con, s.lab_max_items)
         check(
             len(features) > 0,
@@ -266,15 +348,25 @@ def build(
         )
         labs.stage_steps(con, s.lab_steps)
         masks["labs"] = labs.write_lab_tensor(con, out / "labs.npy", n, len(features), s.lab_steps)
-        details["labs"].update({"features": len(features)})
-        lap("labs_tensor")
+        zsd = [f["train_z_sd"] for f in features if f["train_z_sd"] is not None]
+        details["labs"].update(
+            {
+                "features": len(features),
+                "selection": "all matching"
+                if s.lab_max_items is None
+                else f"top {s.lab_max_items}",
+                "train_z_sd_range": [round(min(zsd), 3), round(max(zsd), 3)] if zsd else None,
+            }
+        )
+        lap("labs_tensor", f"{len(features)} items -> {2 * len(features) + 1} channels")
 
         if raw.has_notes:
+            begin("notes", f"embedding discharge notes ({_human_size(raw.paths['discharge'])})")
             x["notes"], masks["notes"], details["notes"] = notes.note_embeddings(
-                con, raw, n, embedder, s.note_section, s.note_max_chars
+                con, raw, n, embedder, s.note_start, s.note_end, s.note_max_tokens
             )
             details["notes"]["status"] = "present"
-            lap("notes")
+            lap("notes", f"{details['notes']['notes']:,} notes with the section embedded")
         else:
             dim = embedder.dim if embedder else 384
             x["notes"] = np.zeros((n, dim), dtype=np.float16)
@@ -282,6 +374,10 @@ def build(
             details["notes"] = {
                 "status": "absent (no dataset.note_root): missing for every admission"
             }
+    except Exception as e:
+        if is_out_of_memory(e):
+            raise out_of_memory_error(e, run.memory_limit, current["stage"]) from None
+        raise
     finally:
         con.close()
         for leftover in ("work.duckdb", "work.duckdb.wal", "spill"):
@@ -310,6 +406,9 @@ def build(
         "cache_version": cache.CACHE_VERSION,
         "cohort": {k: facts[k] for k in ("all_admissions", "admissions", "patients", "excluded")},
         "labels": facts["labels"],
+        "label_rule": s.label_rule,
+        # Cohort rows of each table dropped as outside the stay (after dischtime, or no time).
+        "events_outside_stay": outside,
         "split": {
             "by": s.split_by,
             "seed": s.split_seed,
@@ -334,6 +433,7 @@ def build(
         "details": details,
         "timing_s": timing,
         "cpu_s": cpu_timing,
+        "peak_rss_mib": peak_rss,
     }
     cache.write_json(out / "summary.json", summary)
     log.info(

@@ -73,6 +73,17 @@ class TextEmbedder:
         get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(get())
 
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the encoder reads per text (special tokens included); the rest is cut."""
+        return int(self._load().max_seq_length)
+
+    def count_tokens(self, texts: list[str]) -> np.ndarray:
+        """Word pieces per text before truncation, special tokens included (what the limit counts)."""
+        tok = self._load().tokenizer
+        ids = tok(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        return np.array([len(i) for i in ids["input_ids"]], dtype=np.int64)
+
     def identity(self) -> dict:
         """What goes into the cache key: which model embedded the text."""
         if self.model_name == PACKAGED:
@@ -82,10 +93,17 @@ class TextEmbedder:
                 return {"model": PACKAGED}
         return {"model": str(Path(self.model_name).expanduser().resolve())}
 
-    def __call__(self, texts: list[str]) -> np.ndarray:
+    def __call__(self, texts: list[str], max_tokens: int | None = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        emb = self._load().encode(
-            texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
-        )
+        model = self._load()
+        full = model.max_seq_length
+        if max_tokens is not None:
+            model.max_seq_length = min(int(max_tokens), full)  # the model is shared: restored below
+        try:
+            emb = model.encode(
+                texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+            )
+        finally:
+            model.max_seq_length = full
         return np.asarray(emb, dtype=np.float32)

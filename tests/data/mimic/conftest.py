@@ -25,8 +25,12 @@ def make_tables():
     """make_tables(out, lab_rows=..., notes=...) -> out: MIMIC-schema gzip CSVs (synthetic)."""
     gen = _generator()
 
-    def _make(out: Path, lab_rows: int = 20_000, notes: bool = False, seed: int = 0) -> Path:
-        gen.generate(out, lab_rows, None, notes, seed, chunk=10_000, level=1)
+    def _make(
+        out: Path, lab_rows: int = 20_000, notes: bool = False, seed: int = 0,
+        sentinel_share: float = 1e-4,
+    ) -> Path:  # fmt: skip
+        gen.generate(out, lab_rows, None, notes, seed, chunk=10_000, level=1,
+                     sentinel_share=sentinel_share)  # fmt: skip
         return out
 
     return _make

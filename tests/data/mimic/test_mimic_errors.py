@@ -112,3 +112,40 @@ def test_cli_prints_one_line_and_exits_2(tables, tmp_path, capsys):
     assert (
         err.startswith("mmc: error: missing table") and "patients.csv.gz" in err and "\n" not in err
     )
+
+
+def test_demo_prepares_under_a_512mb_duckdb_limit(demo_root, tmp_path):
+    summary = prepare_mimic(
+        root=str(demo_root), cache_dir=str(tmp_path), memory_limit="512MB", threads=2
+    )
+    assert summary["cohort"]["admissions"] == 201
+    assert summary["labels"]["readmission"] == {"positive": 27, "negative": 108, "unlabelled": 66}
+
+
+def test_a_real_out_of_memory_names_the_setting_to_raise(demo_root, tmp_path, capsys):
+    from mmc.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", "dataset=mimic", f"dataset.root={demo_root}",
+              f"dataset.cache_dir={tmp_path}", "dataset.memory_limit=16MB"])  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mmc: error: DuckDB ran out of memory") and "\n" not in err
+    assert "dataset.memory_limit=16MB" in err and "dataset.memory_limit=32MB" in err
+    assert "labevents.csv.gz" not in err and "admissions.csv.gz" not in err  # not the file's fault
+    assert not list((tmp_path / "mimic").iterdir())  # the half-built entry is gone
+
+
+def test_duckdb_progress_bar_follows_the_terminal(tmp_path):
+    from mmc.data.mimic.prepare import RunOptions, _connect
+
+    def setting(progress):
+        con = _connect(tmp_path, RunOptions(progress=progress))
+        try:
+            return con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0]
+        finally:
+            con.close()
+            (tmp_path / "work.duckdb").unlink()
+
+    assert setting(True) is True and setting(False) is False
+    assert setting(None) is False  # pytest's output is not a terminal

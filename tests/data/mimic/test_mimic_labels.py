@@ -23,7 +23,38 @@ def admissions(rows):
     return df
 
 
-def test_mortality_and_readmission_follow_the_protocol():
+def test_muse_rule_counts_whole_days_floored_from_dischtime():
+    adm = admissions([
+        # dod 90 d 6 h after discharge: floor 90 -> positive (fractional, from the date: 91 -> negative)
+        (1, 11, "2150-01-01 10:00", "2150-01-05 18:00", "2150-04-06"),
+        # dod 91 d 6 h after discharge: floor 91 -> negative
+        (2, 21, "2150-01-01 10:00", "2150-01-05 18:00", "2150-04-07"),
+        # died on the discharge day (dod at midnight, before dischtime): floor(-0.75) = -1 -> positive
+        (3, 31, "2150-01-01 10:00", "2150-01-05 18:00", "2150-01-05"),
+        # next admission 15 d 23 h after discharge: floor 15 -> readmitted (fractional: 15.96 > 15)
+        (4, 41, "2150-01-01 10:00", "2150-01-05 10:00", None),
+        (4, 42, "2150-01-21 09:00", "2150-01-22 10:00", None),
+        # next admission 16 d 0 h 1 min later: floor 16 -> not readmitted
+        (5, 51, "2150-01-01 10:00", "2150-01-05 10:00", None),
+        (5, 52, "2150-01-21 10:01", "2150-01-22 10:00", None),
+        # no dod, next admission 90 d 23 h later: floor 90, not > 90 -> mortality unlabelled
+        (6, 61, "2150-01-01 10:00", "2150-01-05 10:00", None),
+        (6, 62, "2150-04-05 09:00", "2150-04-06 10:00", None),
+        # no dod, next admission 91 d later -> mortality negative
+        (7, 71, "2150-01-01 10:00", "2150-01-05 10:00", None),
+        (7, 72, "2150-04-06 10:00", "2150-04-07 10:00", None),
+    ])  # fmt: skip
+    mort = dict(zip(adm.hadm_id, mortality_label(adm)))
+    readm = dict(zip(adm.hadm_id, readmission_label(adm)))
+    assert {h: mort[h] for h in (11, 21, 31, 61, 71)} == {11: 1, 21: 0, 31: 1, 61: -1, 71: 0}
+    assert {h: readm[h] for h in (41, 51, 61, 71)} == {41: 1, 51: 0, 61: 0, 71: 0}
+    # The old fractional rule disagrees exactly on the boundary cases.
+    mort_f = dict(zip(adm.hadm_id, mortality_label(adm, "fractional")))
+    readm_f = dict(zip(adm.hadm_id, readmission_label(adm, "fractional")))
+    assert mort_f[11] == 0 and readm_f[41] == 0
+
+
+def test_fractional_rule_is_the_previous_behaviour():
     adm = admissions([
         # subject 1: dies 90 days after discharge date -> positive; readmission unlabelled (no next)
         (1, 11, "2150-01-01 10:00", "2150-01-05 18:00", "2150-04-05"),
@@ -39,8 +70,8 @@ def test_mortality_and_readmission_follow_the_protocol():
         (5, 52, "2150-02-20 10:00", "2150-02-21 10:00", None),
         (5, 51, "2150-02-01 10:00", "2150-02-05 10:00", None),
     ])  # fmt: skip
-    mort = dict(zip(adm.hadm_id, mortality_label(adm)))
-    readm = dict(zip(adm.hadm_id, readmission_label(adm)))
+    mort = dict(zip(adm.hadm_id, mortality_label(adm, "fractional")))
+    readm = dict(zip(adm.hadm_id, readmission_label(adm, "fractional")))
     assert mort == {11: 1, 21: 0, 31: 0, 32: -1, 41: -1, 42: -1, 52: -1, 51: -1}
     assert readm == {11: -1, 21: -1, 31: 0, 32: -1, 41: 1, 42: -1, 52: -1, 51: 1}
 

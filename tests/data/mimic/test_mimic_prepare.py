@@ -22,8 +22,9 @@ def reference_cohort(root):
     age = df.admittime.dt.year - df.anchor_year + df.anchor_age
     los = (df.dischtime - df.admittime).dt.total_seconds() / 86400
     df = df[(los <= 10) & age.between(18, 89) & (df.hospital_expire_flag != 1)].copy()
-    gap = (df["next"] - df.dischtime).dt.total_seconds() / 86400
-    death = (df.dod - df.dischtime.dt.normalize()).dt.days
+    # MUSE's arithmetic: pandas .dt.days of the gap from dischtime (whole days, floored).
+    gap = (df["next"] - df.dischtime).dt.days
+    death = (df.dod - df.dischtime).dt.days
     df["mortality"] = np.select(
         [df.dod.notna() & (death <= 90), df.dod.notna(), gap > 90], [1, 0, 0], -1
     )
@@ -31,11 +32,27 @@ def reference_cohort(root):
     return df
 
 
+def in_stay_labs(root, hadm_ids):
+    """Numeric lab rows of the given admissions measured at or before their discharge."""
+    lab = pd.read_csv(
+        root / "hosp/labevents.csv.gz",
+        usecols=["hadm_id", "itemid", "charttime", "valuenum", "flag"],
+        parse_dates=["charttime"],
+    )
+    adm = pd.read_csv(root / "hosp/admissions.csv.gz", parse_dates=["dischtime"])
+    lab = lab[lab.valuenum.notna() & lab.hadm_id.isin(hadm_ids)]
+    lab = lab.merge(adm[["hadm_id", "dischtime"]], on="hadm_id")
+    return lab[lab.charttime <= lab.dischtime]
+
+
 def test_demo_cohort_and_labels_match_an_independent_reading(demo_root, demo_cache):
     summary = prepare_mimic(root=str(demo_root), cache_dir=str(demo_cache))
     ref = reference_cohort(demo_root)
     assert summary["cohort"]["admissions"] == len(ref) == 201
-    assert summary["cohort"]["patients"] == ref.subject_id.nunique()
+    assert summary["cohort"]["patients"] == ref.subject_id.nunique() == 79
+    assert summary["label_rule"] == "muse"
+    assert summary["labels"]["mortality"] == {"positive": 10, "negative": 91, "unlabelled": 100}
+    assert summary["labels"]["readmission"] == {"positive": 27, "negative": 108, "unlabelled": 66}
     for task in ("mortality", "readmission"):
         counts = summary["labels"][task]
         assert counts == {
@@ -82,14 +99,16 @@ def test_statistics_come_from_the_training_split_only(demo_root, demo_cache):
     assert abs(age_z[~train].mean()) > 1e-2  # other splits are not re-centred on themselves
 
     feats = json.loads((entry / "lab_features.json").read_text())["features"]
-    lab = pd.read_csv(
-        demo_root / "hosp/labevents.csv.gz", usecols=["hadm_id", "itemid", "valuenum"]
-    )
-    lab = lab[lab.valuenum.notna() & lab.hadm_id.isin(meta["hadm_id"][train])]
-    for f in feats[:5]:
+    lab = in_stay_labs(demo_root, meta["hadm_id"][train])
+    for f in feats[:8]:
         vals = lab.loc[lab.itemid == f["itemid"], "valuenum"]
         assert f["train_rows"] == len(vals)
-        assert np.isclose(f["mean"], vals.mean()) and np.isclose(f["std"], vals.std(ddof=0))
+        # Mean/std of the training values without the floor(0.5% n) lowest and highest.
+        cut = int(np.floor(len(vals) * 0.005))
+        trimmed = np.sort(vals.to_numpy())[cut : len(vals) - cut]
+        assert (f["trim_low"], f["trim_high"]) == (trimmed[0], trimmed[-1])
+        assert np.isclose(f["mean"], trimmed.mean()) and np.isclose(f["std"], trimmed.std())
+        assert np.isclose(f["untrimmed_std"], vals.std(ddof=0))
 
 
 def test_lab_sequence_is_grouped_by_time_and_carried_forward(demo_root, demo_cache):
@@ -100,12 +119,8 @@ def test_lab_sequence_is_grouped_by_time_and_carried_forward(demo_root, demo_cac
     k_of = {f["itemid"]: k for k, f in enumerate(feats)}
     x = np.load(entry / "labs.npy").astype(np.float32)
     K, steps = len(feats), x.shape[1]
-    lab = pd.read_csv(
-        demo_root / "hosp/labevents.csv.gz",
-        usecols=["hadm_id", "itemid", "charttime", "valuenum", "flag"],
-        parse_dates=["charttime"],
-    )
-    lab = lab[lab.itemid.isin(k_of) & lab.valuenum.notna() & lab.hadm_id.isin(meta["hadm_id"])]
+    lab = in_stay_labs(demo_root, meta["hadm_id"])
+    lab = lab[lab.itemid.isin(k_of)]
     per_adm = lab.groupby("hadm_id").charttime.nunique()
     # One admission longer than the window (carry-in matters) and one shorter (left padding).
     long_h = per_adm[per_adm > steps].index[0]
@@ -144,5 +159,25 @@ def test_all_six_modalities_have_the_documented_shapes(demo_root, demo_cache):
     summary = prepare_mimic(root=str(demo_root), cache_dir=str(demo_cache))
     shapes = {m: tuple(v["shape"]) for m, v in summary["modalities"].items()}
     assert set(shapes) == set(MODALITIES)
-    assert shapes["labs"] == (50, 2 * 16 + 1) and shapes["diagnoses"] == (50,)
+    n_items = summary["details"]["labs"]["features"]
+    assert shapes["labs"] == (50, 2 * n_items + 1) and shapes["diagnoses"] == (50,)
     assert shapes["demographics"] == (9,) and shapes["notes"] == (384,)
+
+
+def test_lab_items_are_every_matching_item_by_default_or_the_k_most_frequent(demo_root, demo_cache):
+    summary = prepare_mimic(root=str(demo_root), cache_dir=str(demo_cache))
+    feats = json.loads((entry_of(demo_cache, summary) / "lab_features.json").read_text())
+    feats = feats["features"]
+    meta = np.load(entry_of(demo_cache, summary) / "cohort.npz")
+    items = pd.read_csv(demo_root / "hosp/d_labitems.csv.gz").dropna(subset=["label"])
+    keywords = ("Hematocrit", "Platelet", "WBC", "Bilirubin", "pH", "Bicarbonate", "Creatinine",
+                "Lactate", "Potassium", "Sodium")  # fmt: skip
+    matching = set(items.itemid[items.label.map(lambda t: any(k in t for k in keywords))])
+    with_train_values = set(in_stay_labs(demo_root, meta["hadm_id"][meta["split"] == 0]).itemid)
+    assert {f["itemid"] for f in feats} == matching & with_train_values
+    assert summary["details"]["labs"]["selection"] == "all matching" and len(feats) > 16
+    top = prepare_mimic(root=str(demo_root), cache_dir=str(demo_cache), lab_max_items=5)
+    assert top["details"]["labs"]["features"] == 5
+    assert top["modalities"]["labs"]["shape"] == [50, 11]
+    top_feats = json.loads((entry_of(demo_cache, top) / "lab_features.json").read_text())
+    assert [f["itemid"] for f in top_feats["features"]] == [f["itemid"] for f in feats[:5]]

@@ -1,6 +1,13 @@
 """Code modalities: diagnoses, procedures, medications, as the last `max_len` codes per admission.
 
 Order follows MUSE: diagnoses by seq_num, procedures by chartdate, prescriptions by start time.
+Only events inside the stay are kept (as MUSE and PyHealth do): a procedure whose chartdate or a
+prescription whose starttime is after the admission's `dischtime` is dropped, and so is one
+with no time at all (MUSE drops rows with a missing timestamp). Later rows can belong to the
+patient's next admission: as the latest codes they would survive the last-50 cut and leak the
+readmission label. Diagnoses carry no time and are all kept. Events before `admittime` are
+kept, as in MUSE. Rows repeating an admission's code at the same time (MIMIC lists some
+prescriptions several times, e.g. one per pharmacy fill) count once, as MUSE's drop_duplicates.
 Two representations:
 - "ids" (default): integer ids into a vocabulary built from the training split only (0 pad,
   1 = code not seen in training), for a learned embedding;
@@ -18,31 +25,60 @@ from mmc.data.mimic.tables import RawTables, duckdb_error
 
 PAD, OOV = 0, 1
 
-# Per modality: source table, title dictionary, code expression, sort keys (oldest first).
+# Per modality: source table, title dictionary, code expression, sort keys (oldest first),
+# event time (None: untimed, always in the stay).
 CODE_SOURCES = {
     "diagnoses": {
         "table": "diagnoses_icd",
         "dictionary": "d_icd_diagnoses",
         "code": "CAST(t.icd_version AS VARCHAR) || ':' || trim(t.icd_code)",
         "keys": ("t.seq_num", "0"),
+        "time": None,
     },
     "procedures": {
         "table": "procedures_icd",
         "dictionary": "d_icd_procedures",
         "code": "CAST(t.icd_version AS VARCHAR) || ':' || trim(t.icd_code)",
         "keys": ("t.chartdate", "t.seq_num"),
+        "time": "CAST(t.chartdate AS TIMESTAMP)",  # midnight of the day, as MUSE compares it
     },
     "medications": {
         "table": "prescriptions",
         "dictionary": None,
         "code": "lower(trim(t.drug))",
         "keys": ("t.starttime", "0"),
+        "time": "t.starttime",
     },
 }
+IN_STAY, AFTER_DISCHARGE, UNTIMED = 0, 1, 2
 
 
-def stage_events(con, modality: str, raw: RawTables) -> None:
-    """Table `ev_<modality>`(idx, split, code, title, rk): every cohort code, rk = 1 the latest."""
+def stay_status(time_sql: str | None) -> str:
+    """SQL for an event's place relative to its stay (needs the cohort alias `c`)."""
+    if time_sql is None:
+        return str(IN_STAY)
+    return (
+        f"CASE WHEN {time_sql} IS NULL THEN {UNTIMED} "
+        f"WHEN {time_sql} > c.dischtime THEN {AFTER_DISCHARGE} ELSE {IN_STAY} END"
+    )
+
+
+def drop_outside_stay(con, table: str, rows: str | None = None) -> dict[str, int]:
+    """Delete the rows of `table` whose `status` is not in-stay; return how many raw rows were
+    dropped (`rows`: a column counting the raw rows each table row stands for)."""
+    n = f"sum({rows})" if rows else "count(*)"
+    after, untimed = con.execute(
+        f"SELECT coalesce({n} FILTER (status = {AFTER_DISCHARGE}), 0), "
+        f"coalesce({n} FILTER (status = {UNTIMED}), 0) FROM {table}"
+    ).fetchone()
+    if after or untimed:
+        con.execute(f"DELETE FROM {table} WHERE status <> {IN_STAY}")
+    return {"dropped_after_discharge": int(after), "dropped_untimed": int(untimed)}
+
+
+def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
+    """Table `ev_<modality>`(idx, split, code, title, rk): every in-stay cohort code, rk = 1 the
+    latest; returns how many cohort rows were dropped as outside the stay."""
     src = CODE_SOURCES[modality]
     title, join = "e.code", ""
     if src["dictionary"]:
@@ -55,15 +91,19 @@ def stage_events(con, modality: str, raw: RawTables) -> None:
     version = "t.icd_version" if src["dictionary"] else "NULL"
     raw_code = "trim(t.icd_code)" if src["dictionary"] else "NULL"
     k1, k2 = src["keys"]
+    # rk is numbered within (admission, status), so after the out-of-stay rows are deleted the
+    # in-stay ranks are exactly those of a table that never had them.
     sql = f"""
         CREATE OR REPLACE TABLE ev_{modality} AS
-        SELECT e.idx, e.split, e.code, {title} AS title,
-               row_number() OVER (PARTITION BY e.idx ORDER BY e.k1 DESC NULLS LAST,
+        SELECT e.idx, e.split, e.code, {title} AS title, e.status, e.n_rows,
+               row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
                                   e.k2 DESC NULLS LAST, e.code DESC) AS rk
         FROM (
             SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
-                   {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2
+                   {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2,
+                   {stay_status(src["time"])} AS status, count(*) AS n_rows
             FROM {raw.scan(src["table"])} t JOIN cohort c ON t.hadm_id = c.hadm_id
+            GROUP BY ALL
         ) e {join}
         WHERE e.code IS NOT NULL AND e.code <> ''
     """
@@ -71,6 +111,7 @@ def stage_events(con, modality: str, raw: RawTables) -> None:
         con.execute(sql)
     except Exception as e:  # duckdb.Error: a malformed value somewhere in the file
         raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
+    return drop_outside_stay(con, f"ev_{modality}", rows="n_rows")
 
 
 def code_ids(con, modality: str, n: int, max_len: int, min_count: int) -> tuple[np.ndarray, dict]:

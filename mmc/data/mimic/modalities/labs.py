@@ -1,15 +1,20 @@
 """Lab values: MUSE's ten analytes as a sequence of the last `max_steps` measurement times.
 
 Items whose d_labitems label contains one of the keywords (case-sensitive substring, as in
-MUSE) are kept; of those, the `max_items` most frequent in the training split become features.
-Per item: value z-scored with training-split mean/std (clipped to +-10: MIMIC has sentinel
-values such as 999999) and its abnormal flag. Rows are grouped by charttime and carried
-forward: at each step an item shows its latest value at or before that time, including values
-measured before the 50-step window. One extra channel marks real steps (left padding is 0).
+MUSE) are kept: by default every matching item with a numeric value in the training split
+(MUSE's selection: 57 items, 114 dims on MIMIC-IV), or only the `max_items` most frequent.
+Only measurements inside the stay are used (charttime <= dischtime; MUSE drops later ones).
+Per item: value z-scored and its abnormal flag. The z-score uses statistics a sentinel cannot
+move: mean and standard deviation of the item's *training-split* values without their lowest
+and highest 0.5% (MIMIC holds sentinels such as 999999: one in 10k rows made Sodium's
+plain std 10,468). Stored z-values are then clipped to +-10, so a sentinel is one large but
+bounded value. Rows are grouped by charttime and carried forward: at each step an item shows its
+latest value at or before that time, including values measured before the 50-step window. One
+extra channel marks real steps (left padding is 0).
 
 `labevents` is never loaded whole: DuckDB streams the gzip CSV once, keeping only cohort rows
-of the selected items; the tensor is then built in blocks of admissions and appended to an
-.npy file, so peak memory does not grow with the table.
+of the matching items; the tensor is then built in blocks of admissions (a fixed number of
+bytes each) and appended to an .npy file, so peak memory does not grow with the table.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mmc.data.mimic.modalities.codes import drop_outside_stay, stay_status
 from mmc.data.mimic.tables import RawTables, duckdb_error
 
 log = logging.getLogger("mmc")
 Z_CLIP = 10.0
-BLOCK = 8192  # admissions per block when building the tensor
+TRIM = 0.005  # share of each item's training values left out at either end for its statistics
+BLOCK_BYTES = 8 << 20  # per float32 working array when building the tensor
 
 
 def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
@@ -32,19 +39,20 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
     pattern = "|".join(re.escape(k) for k in keywords).replace("'", "''")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE lab_items AS
-            SELECT DISTINCT itemid, label FROM {raw.scan("d_labitems")}
-            WHERE regexp_matches(label, '{pattern}')"""
+            SELECT itemid, any_value(label) AS label FROM {raw.scan("d_labitems")}
+            WHERE regexp_matches(label, '{pattern}') GROUP BY itemid"""
     )
     try:
         con.execute(
             f"""
             CREATE OR REPLACE TABLE labs_raw AS
             SELECT c.idx, c.split, l.itemid, l.charttime, l.valuenum,
-                   coalesce(lower(trim(l.flag)) = 'abnormal', false) AS abn
+                   coalesce(lower(trim(l.flag)) = 'abnormal', false) AS abn,
+                   {stay_status("l.charttime")} AS status
             FROM {raw.scan("labevents")} l
             JOIN cohort c ON l.hadm_id = c.hadm_id
             WHERE l.itemid IN (SELECT itemid FROM lab_items)
-              AND l.valuenum IS NOT NULL AND l.charttime IS NOT NULL
+              AND l.valuenum IS NOT NULL
             """
         )
         # NaN/inf values cannot be z-scored: dropped, but counted and reported, not silently.
@@ -61,33 +69,65 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
             raw.paths["labevents"],
             nonfinite,
         )
+    dropped = drop_outside_stay(con, "labs_raw")
     n_items = con.execute("SELECT count(*) FROM lab_items").fetchone()[0]
     kept = con.execute("SELECT count(*) FROM labs_raw").fetchone()[0]
     return {
         "matching_items": int(n_items),
         "rows_kept": int(kept),
         "nonfinite_dropped": int(nonfinite),
+        **dropped,
     }
 
 
-def select_features(con, max_items: int) -> list[dict]:
-    """The `max_items` items most frequent in training rows, with their training mean/std."""
+def select_features(con, max_items: int | None) -> list[dict]:
+    """Matching items with training values (all, or the `max_items` most frequent), with their
+    sentinel-robust training statistics and the SD of their clipped training z-values."""
+    limit = "" if max_items is None else f"QUALIFY k < {int(max_items)}"
+    # Trimmed by rank: the floor(n * TRIM) lowest and highest training values of each item are
+    # left out. A window sort spills to disk, where an exact quantile aggregate would have to
+    # hold every value of an item in memory (tens of millions on full MIMIC-IV).
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE lab_feat AS
-        SELECT s.itemid, i.label, s.mean, s.std, s.cnt,
+        WITH r AS (
+            SELECT itemid, valuenum,
+                   row_number() OVER (PARTITION BY itemid ORDER BY valuenum) AS rn,
+                   count(*) OVER (PARTITION BY itemid) AS cnt
+            FROM labs_raw WHERE split = 0
+        ), s AS (
+            SELECT itemid, any_value(cnt) AS cnt, stddev_pop(valuenum) AS raw_std,
+                   avg(valuenum) FILTER (trimmed) AS mean,
+                   coalesce(nullif(stddev_pop(valuenum) FILTER (trimmed), 0), 1) AS std,
+                   min(valuenum) FILTER (trimmed) AS lo, max(valuenum) FILTER (trimmed) AS hi
+            FROM (SELECT *, rn > floor(cnt * {TRIM}) AND rn <= cnt - floor(cnt * {TRIM})
+                            AS trimmed FROM r)
+            GROUP BY itemid
+        )
+        SELECT s.itemid, i.label, s.mean, s.std, s.cnt, s.lo, s.hi, s.raw_std,
                CAST(row_number() OVER (ORDER BY s.cnt DESC, s.itemid) - 1 AS INTEGER) AS k
-        FROM (SELECT itemid, count(*) AS cnt, avg(valuenum) AS mean,
-                     coalesce(nullif(stddev_pop(valuenum), 0), 1) AS std
-              FROM labs_raw WHERE split = 0 GROUP BY itemid) s
-        JOIN lab_items i USING (itemid)
-        QUALIFY k < {int(max_items)}
+        FROM s JOIN lab_items i USING (itemid)
+        {limit}
         """
     )
-    feats = con.execute("SELECT itemid, label, mean, std, cnt FROM lab_feat ORDER BY k").fetchdf()
+    zsd = dict(
+        con.execute(
+            f"""SELECT f.itemid, stddev_pop(greatest(least((r.valuenum - f.mean) / f.std,
+                       {Z_CLIP}), -{Z_CLIP}))
+                FROM labs_raw r JOIN lab_feat f USING (itemid) WHERE r.split = 0
+                GROUP BY f.itemid"""
+        ).fetchall()
+    )
+    feats = con.execute(
+        "SELECT itemid, label, mean, std, cnt, lo, hi, raw_std FROM lab_feat ORDER BY k"
+    ).fetchdf()
     return [
         {"itemid": int(r.itemid), "label": str(r.label), "mean": float(r.mean), "std": float(r.std),
-         "train_rows": int(r.cnt)}
+         "train_rows": int(r.cnt), "trim_low": float(r.lo), "trim_high": float(r.hi),
+         # Diagnostics: the plain std a sentinel would have set, and the SD of the stored
+         # (clipped) training z-values, which robust statistics keep near 1.
+         "untrimmed_std": float(r.raw_std) if r.raw_std == r.raw_std else None,
+         "train_z_sd": float(zsd[r.itemid]) if zsd.get(r.itemid) is not None else None}
         for r in feats.itertuples()
     ]  # fmt: skip
 
@@ -149,13 +189,15 @@ def fill_block(
 def write_lab_tensor(con, path: Path, n: int, n_items: int, max_steps: int) -> np.ndarray:
     """Stream the tensor to `path` (.npy, float16) block by block; return the observed mask."""
     shape = (n, max_steps, 2 * n_items + 1)
+    # Admissions per block: a fixed byte budget, so memory depends on neither n nor the table.
+    per_block = max(1, BLOCK_BYTES // (4 * (max_steps + 1) * (2 * n_items + 1)))
     mask = np.zeros(n, dtype=bool)
     with open(path, "wb") as f:
         np.lib.format.write_array_header_2_0(
             f, {"descr": np.dtype(np.float16).str, "fortran_order": False, "shape": shape}
         )
-        for start in range(0, n, BLOCK):
-            stop = min(start + BLOCK, n)
+        for start in range(0, n, per_block):
+            stop = min(start + per_block, n)
             rows = con.execute(
                 f"SELECT idx, k, srk, z, abn FROM lab_steps WHERE idx >= {start} AND idx < {stop}"
             ).fetchnumpy()
