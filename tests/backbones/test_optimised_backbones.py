@@ -6,7 +6,9 @@ import torch
 from backbone_inputs import make_batch, make_inputs
 
 from mmc.backbones.m3care import M3Care
+from mmc.backbones.shaspec import ShaSpec
 from tests.backbones.reference.m3care_before import M3Care as M3CareBefore
+from tests.backbones.reference.shaspec_before import ShaSpec as ShaSpecBefore
 
 
 def _outputs(model, emb, mask, batch):
@@ -62,3 +64,22 @@ def test_m3care_matches_the_code_before_vectorising(kw, rate):
         _close_relative(grads_new[k], grads_old[k], k)
     for m in names:
         _close_relative(emb_grads_new[m], emb_grads_old[m], f"d/d emb[{m}]")
+
+
+@pytest.mark.parametrize("fill", ["mean", "first"])
+@pytest.mark.parametrize("rate", [0.0, 0.5])
+def test_shaspec_matches_the_code_before_vectorising(fill, rate):
+    names, emb, mask = make_inputs(n=40, mods=4, dim=16, rate=rate, seed=4)
+    torch.manual_seed(0)
+    new = ShaSpec(names, 16, 3, missing_fill=fill).train()
+    old = ShaSpecBefore(names, 16, 3, missing_fill=fill).train()
+    old.load_state_dict(new.state_dict())
+    batch = make_batch(emb, mask)
+    out_new, grads_new, _ = _outputs(new, emb, mask, batch)
+    out_old, grads_old, _ = _outputs(old, emb, mask, batch)
+    torch.testing.assert_close(out_new.z, out_old.z)
+    assert out_new.losses.keys() == out_old.losses.keys() == {"shaspec_align", "shaspec_domain"}
+    for k in out_old.losses:
+        torch.testing.assert_close(out_new.losses[k], out_old.losses[k], rtol=1e-5, atol=1e-6)
+    for k in grads_old:
+        _close_relative(grads_new[k], grads_old[k], k)
