@@ -52,7 +52,6 @@ from mmc.utils.seed import epoch_generator, rng_state, set_rng_state
 
 log = logging.getLogger("mmc")
 _local = threading.local()
-_warned: set[str] = set()
 
 
 @dataclass
@@ -74,6 +73,7 @@ class _Group:
     active: list[int] = field(default_factory=list)
     current: int = 0
     pending: dict[int, _Request] = field(default_factory=dict)
+    warned: set[str] = field(default_factory=set)  # each fallback reason is logged once
 
     def __post_init__(self) -> None:
         self.active = list(range(self.n))
@@ -127,8 +127,8 @@ class _Group:
                     else:
                         req.result = res
                 return
-        if reason not in _warned:
-            _warned.add(reason)
+        if reason not in self.warned:
+            self.warned.add(reason)
             log.info("batched seeds: epochs run seed by seed: %s", reason)
         for req in reqs:  # seed by seed, each with its own RNG stream
             set_rng_state(req.rng)
