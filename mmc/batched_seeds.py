@@ -68,7 +68,6 @@ class _Group:
     """Turnstile over the seeds' threads: exactly one runs at a time, in a fixed cyclic order."""
 
     n: int
-    epoch_fn: Callable
     cv: threading.Condition = field(default_factory=threading.Condition)
     active: list[int] = field(default_factory=list)
     current: int = 0
@@ -93,7 +92,7 @@ class _Group:
         with self.cv:
             self.pending[me] = req
             if set(self.pending) == set(self.active):
-                self._run_round()
+                self._run_round_here()
             else:
                 self._pass_turn(me)
                 self.cv.wait_for(lambda: self.current == me)
@@ -106,8 +105,15 @@ class _Group:
         with self.cv:
             self.active.remove(me)
             if self.active and set(self.pending) == set(self.active):
-                self._run_round()
+                self._run_round_here()
             self._pass_turn(me)
+
+    def _run_round_here(self) -> None:
+        _local.in_round = True
+        try:
+            self._run_round()
+        finally:
+            _local.in_round = False
 
     def _run_round(self) -> None:
         reqs = [self.pending[i] for i in sorted(self.pending)]
@@ -133,7 +139,7 @@ class _Group:
         for req in reqs:  # seed by seed, each with its own RNG stream
             set_rng_state(req.rng)
             try:
-                req.result = self.epoch_fn(*req.args, **req.kwargs)
+                req.result = _plain_train_epoch()(*req.args, **req.kwargs)
             except Exception as e:  # noqa: BLE001 (handed to that seed's own thread)
                 req.error = e
             req.rng = rng_state()
@@ -143,17 +149,20 @@ class _NotVmappable(Exception):
     pass
 
 
-def _epoch_hook(*args, **kwargs) -> dict:
+def seed_group_epoch(*args, **kwargs) -> dict | None:
+    """Called first thing by `train_epoch`: inside a seed group, hand the epoch to the group
+    (it returns this seed's loss means once every seed's epoch has run); None otherwise, and
+    None while the group itself runs epochs seed by seed."""
     group: _Group | None = getattr(_local, "group", None)
-    if group is None:
-        return _real_train_epoch()(*args, **kwargs)
+    if group is None or getattr(_local, "in_round", False):
+        return None
     return group.submit(_local.me, args, kwargs)
 
 
-def _real_train_epoch() -> Callable:
-    import mmc.train
+def _plain_train_epoch() -> Callable:
+    from mmc.train import train_epoch
 
-    return getattr(mmc.train, "_unbatched_train_epoch", mmc.train.train_epoch)
+    return train_epoch
 
 
 # ------------------------------------------------------------------------ one batched epoch
@@ -392,8 +401,7 @@ def train_seeds(cfg: DictConfig) -> dict:
     import mmc.train as train_module
 
     configs = seed_configs(cfg)
-    real = train_module.train_epoch
-    group = _Group(len(configs), epoch_fn=real)
+    group = _Group(len(configs))
     results: dict[int, dict] = {}
     errors: dict[int, BaseException] = {}
     rng = rng_state()
@@ -408,10 +416,8 @@ def train_seeds(cfg: DictConfig) -> dict:
         finally:
             group.leave(me)
 
-    train_module._unbatched_train_epoch = real
-    train_module.train_epoch = _epoch_hook
     # Each seed keeps its own W&B run open while the others run (they interleave).
-    reinit = getattr(wandb_logger.WandbLogger, "reinit", None)
+    reinit = wandb_logger.WandbLogger.reinit
     wandb_logger.WandbLogger.reinit = "create_new"
     try:
         threads = [
@@ -423,8 +429,6 @@ def train_seeds(cfg: DictConfig) -> dict:
         for t in threads:
             t.join()
     finally:
-        train_module.train_epoch = real
-        del train_module._unbatched_train_epoch
         wandb_logger.WandbLogger.reinit = reinit
         set_rng_state(rng)
     if errors:

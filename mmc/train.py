@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 
+from mmc.batched_seeds import seed_group_epoch
 from mmc.config.schema import MmcConfig
 from mmc.config.validate import build, validate_config
 from mmc.context import RunContext
@@ -103,6 +104,10 @@ def train_epoch(
     scaler: torch.amp.GradScaler | None = None,
 ) -> dict[str, float]:
     """One pass over the training split; returns the mean of each loss term."""
+    # Under `seeds=[...]` the epoch runs for every seed at once (mmc/batched_seeds.py).
+    grouped = seed_group_epoch(model, split, opt, cfg, task, epoch, amp_dtype, scaler)
+    if grouped is not None:
+        return grouped
     model.train()
     # Every row labelled (the usual case): the plain fused cross-entropy, no weighting.
     all_labelled = bool(split.labelled.all())
