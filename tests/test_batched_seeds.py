@@ -96,3 +96,30 @@ def test_duplicate_seeds_are_a_config_error(compose, tmp_path):
 
     with pytest.raises(ConfigError, match="each seed may appear once"):
         train(compose("seeds=[1,1]", run_dir=tmp_path))
+
+
+def test_each_seed_is_its_own_finished_wandb_run(compose, tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    train(compose("logger=wandb", "logger.mode=offline", "train.epochs=2",
+                  "diagnostics.unimodal=false", "seeds=[0,1]", run_dir=tmp_path))  # fmt: skip
+    exe = Path(sys.executable).with_name("wandb")
+    cli = str(exe) if exe.exists() else shutil.which("wandb")
+    for s in (0, 1):
+        (run,) = (tmp_path / f"seed{s}" / "wandb").glob("offline-run-*")
+        out = subprocess.run([cli, "leet", "inspect", "--json", str(run)],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+        records = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
+        config = next(r["run"]["config"]["update"] for r in records if r.get("type") == "run")
+        assert config["seed"] == s
+        history = [r["history"]["item"] for r in records if r.get("type") == "history"]
+        assert [h["epoch"] for h in history if "rank/fused/effective" in h] == [0, 1]
+        summary = subprocess.run([cli, "leet", "inspect", "--summary", "--json", str(run)],
+                                 capture_output=True, text=True, timeout=120)  # fmt: skip
+        info = json.loads(summary.stdout)
+        assert info["state"] == "finished" and info["exit_code"] == 0
