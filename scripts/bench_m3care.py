@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmc.config.validate import build
+from mmc.config.build import build
 from mmc.models.model import make_head
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "backbone" / "m3care.yaml"

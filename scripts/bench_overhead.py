@@ -31,8 +31,10 @@ import torch
 
 from mmc.config.compose import compose_config
 from mmc.data.build import build_dataset
+from mmc.engine.model import build_model
+from mmc.engine.optim import make_optimizer
 from mmc.logging.recorder import RunRecorder
-from mmc.train import build_model, make_optimizer, train
+from mmc.train import train
 
 
 class BareLoop:
