@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig
 
+from mmc.batched_seeds import train_seeds
 from mmc.config.validate import validate_config
 from mmc.retrieval.run import train_retrieval
 from mmc.runners.classification import train_classification
@@ -28,6 +29,8 @@ RUNNERS: dict[str, Callable[[DictConfig, float], dict]] = {
 def train(cfg: DictConfig) -> dict:
     """Run one experiment and return its summary (also written to summary.json)."""
     started = time.perf_counter()
+    if cfg.get("seeds"):  # several seeds, one batched model (each seed its own run dir)
+        return train_seeds(cfg, train)
     if cfg.resume:
         cfg = resumed_config(cfg)
     validate_config(cfg)

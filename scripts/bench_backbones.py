@@ -21,6 +21,7 @@ import contextlib
 import io
 import logging
 import math
+import os
 import statistics
 import tempfile
 import time
@@ -38,12 +39,29 @@ CONF = Path(__file__).resolve().parents[1] / "conf" / "backbone"
 BACKBONES = ["concat", "late", "muse", "grape", "m3care", "shaspec"]
 
 
-def step_time(name: str, batch: int, mods: int, dim: int, missing: float, repeats: int) -> float:
+# Pre-optimisation implementations kept for the equivalence test: `--before` times them too,
+# interleaved with the current ones, so before/after share the same machine load.
+BEFORE = {
+    "m3care": "tests.backbones.reference.m3care_before:M3Care",
+    "shaspec": "tests.backbones.reference.shaspec_before:ShaSpec",
+}
+
+
+def make_step(name: str, batch: int, mods: int, dim: int, missing: float, before: bool = False):
     torch.manual_seed(0)
     names = [f"m{i}" for i in range(mods)]
-    backbone = build(
-        OmegaConf.load(CONF / f"{name}.yaml"), "backbone", modalities=names, dim=dim, num_outputs=10
-    )
+    node = OmegaConf.load(CONF / f"{name}.yaml")
+    backbone = build(node, "backbone", modalities=names, dim=dim, num_outputs=10)
+    if before:
+        import importlib
+        import sys
+
+        sys.path.insert(0, str(CONF.parents[1]))
+        module, cls = BEFORE[name].split(":")
+        kwargs = {k: v for k, v in OmegaConf.to_container(node).items() if k != "_target_"}
+        old = getattr(importlib.import_module(module), cls)(names, dim, 10, **kwargs)
+        old.load_state_dict(backbone.state_dict())
+        backbone = old
     head = make_head(backbone.out_dim, 64, 10)
     params = [*backbone.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params, lr=1e-3)
@@ -64,25 +82,45 @@ def step_time(name: str, batch: int, mods: int, dim: int, missing: float, repeat
         opt.step()
 
     step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+    return step
+
+
+def step_times(steps: list, repeats: int) -> list[float]:
+    """Median ms per step of each, the steps run in alternating order within each repeat."""
+    times: list[list[float]] = [[] for _ in steps]
+    for r in range(repeats):
+        order = list(range(len(steps))) if r % 2 == 0 else list(range(len(steps)))[::-1]
+        for i in order:
+            t0 = time.perf_counter()
+            steps[i]()
+            times[i].append(time.perf_counter() - t0)
+    return [1000 * statistics.median(t) for t in times]
+
+
+def step_time(name: str, batch: int, mods: int, dim: int, missing: float, repeats: int) -> float:
+    return step_times([make_step(name, batch, mods, dim, missing)], repeats)[0]
 
 
 def timing(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     print(
         f"per-step time (ms, median of {args.repeats}), batch {args.batch}, "
-        f"{args.mods} modalities, {args.dim}-d, {args.threads} CPU thread(s)"
+        f"{args.mods} modalities, {args.dim}-d, {args.threads} CPU thread(s), "
+        f"load {os.getloadavg()[0]:.2f}"
     )
     print(f"{'backbone':10s}" + "".join(f"  missing={r:<4}" for r in args.missing))
     for name in args.backbones or BACKBONES:
-        row = [
-            step_time(name, args.batch, args.mods, args.dim, r, args.repeats) for r in args.missing
-        ]
+        shape = (args.batch, args.mods, args.dim)
+        if args.before and name in BEFORE:
+            pairs = [
+                step_times([make_step(name, *shape, r), make_step(name, *shape, r, True)],
+                           args.repeats)
+                for r in args.missing
+            ]  # fmt: skip
+            print(f"{name:10s}" + "".join(f"  {t:12.1f}" for t, _ in pairs), flush=True)
+            print(f"{name + ' before':10s}" + "".join(f"  {t:12.1f}" for _, t in pairs), flush=True)
+            continue
+        row = [step_times([make_step(name, *shape, r)], args.repeats)[0] for r in args.missing]
         print(f"{name:10s}" + "".join(f"  {t:12.1f}" for t in row), flush=True)
 
 
@@ -137,6 +175,8 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=128)
     p.add_argument("--missing", type=float, nargs="+", default=[0.0, 0.5])
     p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--before", action="store_true",
+                   help="also time the pre-optimisation M3Care/ShaSpec, interleaved")  # fmt: skip
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--n-train", type=int, default=1500)
     p.add_argument("--lr", type=float, default=3e-3)

@@ -41,13 +41,13 @@ class BipartiteGraph:
     @classmethod
     def from_embeddings(cls, emb: Tensor, observed: Tensor) -> BipartiteGraph:
         """emb [B, M, E]: edge attributes are the modality embeddings, zeroed where absent."""
-        attr = torch.where(observed.unsqueeze(-1), emb, torch.zeros_like(emb))
+        attr = torch.where(observed.unsqueeze(-1), emb, 0.0)
         return cls(observed=observed, to_patient=attr, to_modality=attr)
 
 
 def masked_mean(values: Tensor, keep: Tensor, dim: int) -> Tensor:
     """Mean of `values` over `dim` where `keep`; 0 where nothing is kept (isolated node)."""
-    kept = torch.where(keep.unsqueeze(-1), values, torch.zeros_like(values))
+    kept = torch.where(keep.unsqueeze(-1), values, 0.0)
     count = keep.sum(dim).clamp_min(1).to(values.dtype).unsqueeze(-1)
     return kept.sum(dim) / count
 

@@ -40,22 +40,47 @@ KERNEL_MULTIPLIERS = (0.5, 1.0, 2.0)  # bandwidths around the mean pairwise dist
 
 
 def masked_standardize(x: Tensor, rows: Tensor, eps: float = 1e-5) -> Tensor:
-    """Per-feature standardisation with statistics of the `rows` only."""
+    """Per-feature standardisation with statistics of the `rows` only; x [..., B, D],
+    rows [..., B] (a leading modality axis is standardised per modality)."""
     w = rows.to(x.dtype).unsqueeze(-1)
-    n = w.sum().clamp_min(1)
-    mean = (x * w).sum(0) / n
-    var = (((x - mean) ** 2) * w).sum(0) / n
+    n = w.sum(-2, keepdim=True).clamp_min(1)
+    mean = (x * w).sum(-2, keepdim=True) / n
+    var = (((x - mean) ** 2) * w).sum(-2, keepdim=True) / n
     return (x - mean) / (var + eps).sqrt()
 
 
 def gaussian_kernel(x: Tensor, pairs: Tensor) -> Tensor:
     """Sum of Gaussian kernels at three bandwidths around the mean squared distance over
-    `pairs` (the bandwidth is a statistic, not a path for gradients)."""
-    d2 = torch.cdist(x, x).pow(2)
-    off_diag = pairs & ~torch.eye(len(x), dtype=torch.bool, device=x.device)
-    n = off_diag.sum().clamp_min(1)
-    bandwidth = (torch.where(off_diag, d2, torch.zeros_like(d2)).sum() / n).detach().clamp_min(1e-6)
-    return sum(torch.exp(-d2 / (bandwidth * k)) for k in KERNEL_MULTIPLIERS)
+    `pairs` (the bandwidth is a statistic, not a path for gradients). x [..., B, D],
+    pairs [..., B, B]; all bandwidths in one broadcast exp."""
+    sq = (x * x).sum(-1)
+    # |a|^2 + |b|^2 - 2 a.b as one batched matmul (cdist's own large-batch method, without
+    # its square root, which the kernel would square again and whose backward is slow).
+    d2 = torch.baddbmm(
+        sq.unsqueeze(-1) + sq.unsqueeze(-2), x.reshape(-1, *x.shape[-2:]),
+        x.reshape(-1, *x.shape[-2:]).transpose(1, 2), alpha=-2.0,
+    ).reshape(pairs.shape).clamp_min(0)  # fmt: skip
+    off_diag = pairs & ~torch.eye(x.shape[-2], dtype=torch.bool, device=x.device)
+    n = off_diag.sum((-2, -1)).clamp_min(1)
+    bandwidth = (torch.where(off_diag, d2, 0.0).sum((-2, -1)) / n).detach().clamp_min(1e-6)
+    scale = torch.tensor(KERNEL_MULTIPLIERS, dtype=x.dtype, device=x.device)
+    scale = (bandwidth.unsqueeze(-1) * scale).reshape(*bandwidth.shape, -1, 1, 1)
+    return torch.exp(-d2.unsqueeze(-3) / scale).sum(-3)
+
+
+def _stacked(layers: list[nn.Module]) -> tuple[Tensor, Tensor] | None:
+    """Per-modality Linear layers as one [M, out, in] weight and [M, out] bias."""
+    if isinstance(layers[0], nn.Identity):
+        return None
+    return torch.stack([m.weight for m in layers]), torch.stack([m.bias for m in layers])
+
+
+def _apply(wb: tuple[Tensor, Tensor] | None, x: Tensor) -> Tensor:
+    """x [M, B, in] through each modality's own Linear at once."""
+    if wb is None:
+        return x
+    w, b = wb
+    return torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
 
 
 class M3Care(FusionBackbone):
@@ -126,66 +151,83 @@ class M3Care(FusionBackbone):
         self.out_dim = n * hidden
 
     # ------------------------------------------------------------------ the patient graph
-    def similarity(self, h: dict[str, Tensor], observed: Tensor) -> Tensor:
-        """Thresholded cross-modal similarity [B, B] (0 = no edge)."""
-        ref = next(iter(h.values()))
-        total = ref.new_zeros(observed.shape[0], observed.shape[0])
-        count = torch.zeros_like(total)
-        for i, m in enumerate(self.modalities):
-            rows = observed[:, i]
-            pairs = rows.unsqueeze(0) & rows.unsqueeze(1)
-            mix = torch.sigmoid(self.mix[i])
-            raw = gaussian_kernel(masked_standardize(h[m], rows), pairs)
-            proj = gaussian_kernel(masked_standardize(F.relu(self.sim_proj[m](h[m])), rows), pairs)
-            sim = mix * raw + (1 - mix) * proj
-            total = total + torch.where(pairs, sim, torch.zeros_like(sim))
-            count = count + pairs.to(total.dtype)
+    # Every per-modality step runs for all modalities at once: the modality's own weights are
+    # stacked ([M, out, in]) and applied with one batched matmul, so the Python cost does not
+    # grow with M. Parameters stay per-modality modules (checkpoints are unchanged).
+    def _per_modality(self, x: Tensor, layers: nn.ModuleDict) -> Tensor:
+        """x [M, B, in] through each modality's own layer of `layers` at once."""
+        return _apply(_stacked([layers[m] for m in self.modalities]), x)
+
+    def _projection(self, h: Tensor) -> Tensor:
+        """phi_m(h) for every modality: [M, B, H] (the sim_proj MLPs, stacked)."""
+        seq = [self.sim_proj[m] for m in self.modalities]
+        x = h
+        for i, layer in enumerate(seq[0]):
+            if isinstance(layer, nn.Linear):
+                x = _apply(_stacked([s[i] for s in seq]), x)
+            else:
+                x = layer(x)
+        return x
+
+    def similarity(
+        self, h: Tensor | dict[str, Tensor], observed: Tensor, proj: Tensor | None = None
+    ) -> Tensor:
+        """Thresholded cross-modal similarity [B, B] (0 = no edge). h: [M, B, H] (or a dict
+        of [B, H] per modality); observed [B, M]; proj = phi(h) if already computed."""
+        if isinstance(h, dict):
+            h = torch.stack([h[m] for m in self.modalities])
+        proj = self._projection(h) if proj is None else proj
+        rows = observed.T  # [M, B]
+        pairs = rows.unsqueeze(1) & rows.unsqueeze(2)  # [M, B, B]
+        mix = torch.sigmoid(self.mix).view(-1, 1, 1)
+        raw = gaussian_kernel(masked_standardize(h, rows), pairs)
+        projected = gaussian_kernel(masked_standardize(F.relu(proj), rows), pairs)
+        sim = mix * raw + (1 - mix) * projected
+        total = torch.where(pairs, sim, 0.0).sum(0)
+        count = pairs.sum(0).to(total.dtype)
         avg = total / count.clamp_min(1)
         t = torch.sigmoid(self.threshold)
         above = F.relu(avg - t)
         return above + (above > 0).to(avg.dtype) * t.detach()
 
-    def adjacency(self, sim: Tensor, observed_m: Tensor) -> Tensor:
-        """Row-normalised adjacency for modality m: neighbours must observe m."""
-        adj = sim * observed_m.unsqueeze(0).to(sim.dtype)
+    def adjacency(self, sim: Tensor, observed: Tensor) -> Tensor:
+        """Row-normalised adjacency per modality [M, B, B]: neighbours must observe m.
+        observed: [B, M] (or [B] for one modality, giving [B, B])."""
+        obs = observed.T.to(sim.dtype) if observed.dim() == 2 else observed.to(sim.dtype)
+        adj = sim * obs.unsqueeze(-2)
         if not self.receive_if_missing:
-            adj = adj * observed_m.unsqueeze(1).to(sim.dtype)
-        return adj / adj.sum(1, keepdim=True).clamp_min(1e-12)
+            adj = adj * obs.unsqueeze(-1)
+        return adj / adj.sum(-1, keepdim=True).clamp_min(1e-12)
 
     def impute(
         self, emb: dict[str, Tensor], mask: dict[str, Tensor]
-    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        """(tokens [B, M, H], valid [B, M], projected inputs) after graph imputation."""
-        observed = torch.stack([mask[m] for m in self.modalities], dim=1)
-        h = {
-            m: torch.where(mask[m].unsqueeze(-1), self.inputs[m](emb[m]), 0.0)
-            for m in self.modalities
-        }
-        sim = self.similarity(h, observed)
-        tokens, valid = [], []
-        for i, m in enumerate(self.modalities):
-            obs = observed[:, i]
-            adj = self.adjacency(sim, obs)
-            has_neighbour = adj.sum(1) > 0
-            # Columns of rows not observing m are zero, so only they pass information on.
-            g = F.relu(adj @ self.gcn1[m](h[m]))
-            g = F.relu(adj @ self.gcn2[m](g))
-            w_self = torch.sigmoid(self.gate_self[m](h[m]))
-            w_other = torch.sigmoid(self.gate_other[m](g))
-            w_self = w_self / (w_self + w_other)
-            gated = w_self * h[m] + (1 - w_self) * g
-            token = torch.where(
-                obs.unsqueeze(-1), gated, torch.where(has_neighbour.unsqueeze(-1), g, 0.0)
-            )
-            tokens.append(token)
-            valid.append(obs | has_neighbour)
-        return torch.stack(tokens, dim=1), torch.stack(valid, dim=1), h
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(tokens [B, M, H], valid [B, M], projected inputs h [M, B, H], phi(h) [M, B, H])
+        after graph imputation."""
+        observed = torch.stack([mask[m] for m in self.modalities], dim=1)  # [B, M]
+        obs = observed.T.unsqueeze(-1)  # [M, B, 1]
+        x = torch.stack([emb[m] for m in self.modalities])
+        h = torch.where(obs, self._per_modality(x, self.inputs), 0.0)
+        proj = self._projection(h)
+        sim = self.similarity(h, observed, proj)
+        adj = self.adjacency(sim, observed)  # [M, B, B]
+        has_neighbour = (adj.sum(-1) > 0).unsqueeze(-1)  # [M, B, 1]
+        # Columns of rows not observing m are zero, so only they pass information on.
+        g = F.relu(torch.bmm(adj, self._per_modality(h, self.gcn1)))
+        g = F.relu(torch.bmm(adj, self._per_modality(g, self.gcn2)))
+        w_self = torch.sigmoid(self._per_modality(h, self.gate_self))
+        w_other = torch.sigmoid(self._per_modality(g, self.gate_other))
+        w_self = w_self / (w_self + w_other)
+        gated = w_self * h + (1 - w_self) * g
+        tokens = torch.where(obs, gated, torch.where(has_neighbour, g, 0.0))
+        valid = (obs | has_neighbour).squeeze(-1).T
+        return tokens.transpose(0, 1), valid, h, proj
 
     # ------------------------------------------------------------------ forward
     def forward(
         self, emb: dict[str, Tensor], mask: dict[str, Tensor], batch: Batch | None = None
     ) -> FusionOutput:
-        tokens, valid, h = self.impute(emb, mask)
+        tokens, valid, h, proj = self.impute(emb, mask)
         x = tokens + self.token_type.weight.unsqueeze(0)
         # A row with no valid token would make attention softmax over nothing (NaN): let it
         # attend everywhere and zero its output below.
@@ -197,14 +239,17 @@ class M3Care(FusionBackbone):
         z = torch.where(valid.unsqueeze(-1), x, 0.0).flatten(1)
         losses: dict[str, Tensor] = {}
         if self.training and batch is not None and self.stability_weight:
-            losses["m3care_stability"] = self.stability_weight * self.stability_loss(h, mask)
+            observed = torch.stack([mask[m] for m in self.modalities])  # [M, B]
+            losses["m3care_stability"] = self.stability_weight * self.stability_loss(
+                h, proj, observed
+            )
         return FusionOutput(z=z, losses=losses)
 
-    def stability_loss(self, h: dict[str, Tensor], mask: dict[str, Tensor]) -> Tensor:
-        total = next(iter(h.values())).new_zeros(())
-        for m in self.modalities:
-            rows = mask[m]
-            if bool(rows.any()):
-                gap = (self.sim_proj[m](h[m][rows]).norm(dim=-1) - h[m][rows].norm(dim=-1)).abs()
-                total = total + gap.mean()
-        return total
+    @staticmethod
+    def stability_loss(h: Tensor, proj: Tensor, observed: Tensor) -> Tensor:
+        """| ||phi_m(h)|| - ||h|| | averaged over each modality's observed rows, summed over
+        modalities (a modality observed nowhere adds 0). Re-uses phi(h) of the similarity:
+        the projection is row-wise, so its rows equal those of phi(h[observed])."""
+        gap = (proj.norm(dim=-1) - h.norm(dim=-1)).abs()  # [M, B]
+        w = observed.to(gap.dtype)
+        return ((gap * w).sum(1) / w.sum(1).clamp_min(1)).sum()

@@ -89,6 +89,9 @@ class MmcConfig:
     remedy: Any = MISSING
     logger: Any = MISSING
     seed: int = 0
+    # Several seeds in one process, trained as one batched model, each into <run_dir>/seed<s>
+    # (mmc/batched_seeds.py); [] = the single run `seed`.
+    seeds: list[int] = field(default_factory=list)
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     # Fill-in for modalities missing at evaluation time; "none" lets the backbone use its mask.
     substitution: str = "none"

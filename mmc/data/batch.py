@@ -92,13 +92,25 @@ class MultimodalTensors:
         self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None
     ):
         n = len(self)
-        if shuffle:
-            order = torch.randperm(n, generator=generator).to(self.y.device)
-            for start in range(0, n, batch_size):
-                yield self.batch(order[start : start + batch_size])
-        else:
+        if not shuffle:
             for start in range(0, n, batch_size):
                 yield self.batch(slice(start, start + batch_size))
+            return
+        order = torch.randperm(n, generator=generator).to(self.y.device)
+        # Masks that are all True (fully observed modalities, all rows labelled: the usual
+        # case) are sliced from one constant tensor instead of gathered on every step.
+        full = {m: bool(t.all()) for m, t in self.mask.items()}
+        all_labelled = bool(self.labelled.all())
+        ones = torch.ones(min(batch_size, n), dtype=torch.bool, device=self.y.device)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            const = ones[: len(idx)]
+            yield Batch(
+                x={m: t[idx] for m, t in self.x.items()},
+                mask={m: const if full[m] else t[idx] for m, t in self.mask.items()},
+                y=self.y[idx],
+                labelled=const if all_labelled else self.labelled[idx],
+            )
 
 
 @dataclass

@@ -27,6 +27,9 @@ def _has_api_key() -> bool:
 
 
 class WandbLogger(ExperimentLogger):
+    # mmc.batched_seeds keeps several runs open in one process ("create_new").
+    reinit = "finish_previous"
+
     def __init__(
         self,
         project: str = "mmc",
@@ -74,7 +77,7 @@ class WandbLogger(ExperimentLogger):
             id=run_id,
             resume="allow",
             config=config,
-            reinit="finish_previous",
+            reinit=self.reinit,
             settings=wandb.Settings(silent=True, console="off"),
         )
         self.run.define_metric("epoch")

@@ -59,7 +59,12 @@ def zero_missing(emb: dict[str, Tensor], mask: dict[str, Tensor]) -> dict[str, T
     for m, e in emb.items():
         # On CPU a fully observed batch is checked in microseconds and skips a masked copy
         # plus its backward; on GPU that check would stall the stream, so always mask there.
-        if e.device.type == "cpu" and bool(mask[m].all()):
+        # (Not under vmap, as in mmc.batched_seeds: the check is data-dependent control flow.)
+        if (
+            e.device.type == "cpu"
+            and not torch._C._functorch.is_batchedtensor(mask[m])
+            and bool(mask[m].all())
+        ):
             out[m] = e
         else:
             out[m] = torch.where(mask[m].unsqueeze(-1), e, 0.0)

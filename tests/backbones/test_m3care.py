@@ -22,7 +22,7 @@ def _inputs():
 def test_imputation_moves_when_observed_neighbours_change():
     names, emb, mask = _inputs()
     model = _model(names)
-    tokens, valid, _ = model.impute(emb, mask)
+    tokens, valid, *_ = model.impute(emb, mask)
     assert bool(valid[0, 1])
     moved = {m: e.clone() for m, e in emb.items()}
     moved["m1"][1:] += 2.0  # the neighbours' m1 embeddings
@@ -34,7 +34,7 @@ def test_imputation_moves_when_observed_neighbours_change():
 def test_public_code_option_gives_missing_samples_nothing():
     names, emb, mask = _inputs()
     model = _model(names, receive_if_missing=False)
-    tokens, valid, _ = model.impute(emb, mask)
+    tokens, valid, *_ = model.impute(emb, mask)
     assert not bool(valid[0, 1]) and torch.equal(tokens[0, 1], torch.zeros(8))
     moved = {m: e.clone() for m, e in emb.items()}
     moved["m1"][1:] += 2.0
