@@ -37,6 +37,7 @@ from mmc.diagnostics.metrics import check_monitor, task_loss
 from mmc.diagnostics.summary import collapse_numbers, format_summary
 from mmc.diagnostics.unimodal import train_unimodal
 from mmc.errors import MmcError, check
+from mmc.logging.progress import EpochLog, phase, to_log_files
 from mmc.logging.recorder import RunRecorder, flatten
 from mmc.models.model import MultimodalModel, make_head
 from mmc.remedies.substitution import make_substitution
@@ -262,6 +263,7 @@ def train(cfg: DictConfig) -> dict:
         logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
         ctx.log = lambda d: logger.log(d, d.get("epoch", 0))
         if not cfg.resume:
+            phase("remedy pretraining (%s)", choices["remedy"])
             model.remedy.pretrain(model, data, ctx)
 
         epochs, every = cfg.train.epochs, cfg.diagnostics.every
@@ -270,6 +272,7 @@ def train(cfg: DictConfig) -> dict:
             range(start_epoch, epochs), initial=start_epoch, total=epochs, desc="train",
             unit="epoch", disable=None if cfg.progress else True, dynamic_ncols=True,
         )  # fmt: skip
+        epoch_log = EpochLog(start_epoch, epochs, monitor)  # when no terminal shows the bar
         for epoch in bar:
             epoch_start = time.perf_counter()
             record: dict = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
@@ -327,6 +330,7 @@ def train(cfg: DictConfig) -> dict:
             record["time/epoch_s"] = time.perf_counter() - epoch_start
             recorder.log(record)
             logger.log(record, epoch)
+            epoch_log(epoch, record)
             bar.set_postfix(
                 loss=f"{record['loss/total']:.3f}",
                 **{monitor: f"{val[monitor]:.3f}"},
@@ -345,8 +349,10 @@ def train(cfg: DictConfig) -> dict:
         final_diag = collapse_diagnostics(
             model, test_pred, data.task, monitor, cfg.diagnostics.rank_rtol
         )
+        phase("test: best epoch %d, each modality masked in turn", best["epoch"])
         unimodal = {}
         if cfg.diagnostics.unimodal:
+            phase("unimodal baselines (%s)", ", ".join(data.modalities))
             unimodal = {m: train_unimodal(cfg, data, m, monitor, device) for m in data.modalities}
         extra = extra_diagnostics(cfg, model, data, test_pred, monitor, unimodal, device)
 
@@ -398,6 +404,7 @@ def train(cfg: DictConfig) -> dict:
             ],
         )
         print(format_summary(summary))
+        to_log_files(format_summary(summary))
         exit_code = 0
         return summary
     finally:

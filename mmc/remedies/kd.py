@@ -17,6 +17,7 @@ from torch import nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.errors import check, choices_error
+from mmc.logging.progress import phase
 from mmc.remedies.base import Remedy
 from mmc.remedies.crd import Embed, MemoryBankNCE, info_nce
 
@@ -174,6 +175,7 @@ class KnowledgeDistillation(Remedy):
 
         monitor = check_monitor(ctx.cfg.train.monitor, data.task)
         strength, uni = {}, {}
+        phase("kd pretraining: one model per modality alone (%d epochs each)", self.teacher_epochs)
         for m in data.modalities:
             check(
                 bool(data.train.mask[m].any()),
@@ -193,6 +195,7 @@ class KnowledgeDistillation(Remedy):
         ctx.logger.info("kd: strengths %s; student %s; stages %s", strength, student, stages)
         curves = []
         for i, stage in enumerate(stages):
+            phase("kd distillation stage %d/%d: %s -> %s", i + 1, len(stages), stage, student)
             curve = self._distil(ctx, model, data.train, student, stage, uni)
             curves.append(curve)
             for e, v in enumerate(curve):

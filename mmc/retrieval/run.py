@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from mmc.config.validate import build
 from mmc.errors import ConfigError, MmcError, check, choices_error
+from mmc.logging.progress import EpochLog, phase
 from mmc.logging.recorder import RunRecorder
 from mmc.remedies.base import Remedy
 from mmc.retrieval import coreset as coresets
@@ -211,11 +212,16 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
     path = run_dir / "distill.jsonl"
     path.unlink(missing_ok=True)
 
+    iterations = remedy.settings.iterations
+    phase("distillation: %d pairs, %d iterations", len(cap), iterations)
+
     def log_curve(record: dict, it: int) -> None:
         # The x axis of distill/* curves is the distillation iteration.
         with path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         logger.log(record, it)
+        phase("distillation iteration %d/%d: loss %.4f", it + 1, iterations,
+              record["distill/loss"])  # fmt: skip
 
     result = distiller.run(bank, log_curve)
     save_atomic(
@@ -298,6 +304,7 @@ def train_retrieval(cfg: DictConfig) -> dict:
         opt = make_optimizer(model.parameters(), cfg.train)
         sched = make_scheduler(opt, cfg.train)
         best = {"score": -math.inf, "epoch": -1, "val": {}}
+        epoch_log = EpochLog(0, cfg.train.epochs, "r_mean")
         bar = tqdm(
             range(cfg.train.epochs),
             desc="train",
@@ -328,6 +335,7 @@ def train_retrieval(cfg: DictConfig) -> dict:
             )
             recorder.log(record)
             logger.log(record, epoch)
+            epoch_log(epoch, record)
             bar.set_postfix(loss=f"{record['loss/total']:.3f}", r_mean=f"{val['r_mean']:.1f}")
         bar.close()
 
