@@ -199,8 +199,10 @@ class MmcSubmitit:
     def _state(self, job) -> tuple[str | None, str]:
         if self._EXECUTOR == "slurm":
             return slurm_state(str(job.job_id))
-        state = job.state  # local executor: from the process itself
-        return (state if job.done() else "RUNNING"), ""
+        # Local executor: the process's own state; its exit code says failed or not.
+        process = getattr(job, "_process", None)
+        code = process.poll() if process is not None else None
+        return (job.state if job.done() else "RUNNING"), ("" if code is None else str(code))
 
     def _await(self, job, overrides: list[str], cfg: DictConfig, all_jobs: list) -> JobReturn:
         """Wait for one job; a job killed from outside becomes a recorded failure."""
