@@ -146,8 +146,9 @@ def test_submitit_failure_exits_nonzero_and_rerun_submits_only_what_is_left(tmp_
     assert "1 job(s) completed, 1 failed" in first.stdout
     failure = json.loads((sweep / "1" / "failure.json").read_text())
     assert "diverged" in failure["message"]
-    # the job process itself exited non-zero (on SLURM: state FAILED, not COMPLETED)
-    assert failure["slurm_exit_code"] == "1" and failure["job_log"]
+    # the launcher adds the scheduler's view (submitit's local controller always exits 0;
+    # on SLURM the job is FAILED with exit code 1: scripts/slurm_sweep_check.py)
+    assert failure["slurm_state"] == "FINISHED" and Path(failure["job_log"]).exists()
     again = _mmc(*cmd, cwd=tmp_path)
     assert again.returncode == 1
     assert "submitting 1 of 2 job(s) (1 already completed)" in again.stderr + again.stdout
@@ -222,3 +223,33 @@ def test_epoch_log_line(caplog):
     msg = caplog.records[-1].getMessage()
     assert msg.startswith("epoch 1/10  loss 0.5000  val/accuracy 0.8000  rank 3.2")
     assert "ETA" in msg
+
+
+def test_a_job_that_vanished_without_accounting_is_recorded_not_awaited_forever(
+    tmp_path, monkeypatch
+):
+    from omegaconf import OmegaConf
+
+    from mmc.sweep import launcher
+
+    # Neither scontrol nor sacct knows the job and it left no result file.
+    monkeypatch.setattr(launcher, "slurm_state", lambda job_id: (None, ""))
+    monkeypatch.setattr(launcher, "VANISHED_AFTER_S", 0.05)
+
+    class Job:
+        job_id = "42_1"
+
+        class paths:
+            result_pickle = tmp_path / "42_1_result.pkl"
+            stderr = tmp_path / "%j_0_log.err"
+
+    waiter = launcher.MmcSubmitit()
+    waiter._EXECUTOR, waiter.poll_s = "slurm", 0.01
+    cfg = OmegaConf.create(
+        {"hydra": {"job": {"name": "train"}, "sweep": {"dir": str(tmp_path), "subdir": "1"}}}
+    )
+    ret = waiter._await(Job(), ["seed=1"], cfg, [])
+    assert math.isnan(ret.return_value)
+    failure = json.loads((tmp_path / "1" / "failure.json").read_text())
+    assert failure["slurm_state"] == "VANISHED" and failure["error"] == "SlurmJobVanished"
+    assert "no accounting" in failure["message"] and failure["overrides"] == ["seed=1"]
