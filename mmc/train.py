@@ -263,7 +263,8 @@ def train(cfg: DictConfig) -> dict:
         logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
         ctx.log = lambda d: logger.log(d, d.get("epoch", 0))
         if not cfg.resume:
-            phase("remedy pretraining (%s)", choices["remedy"])
+            if choices["remedy"] != "none":
+                phase("remedy pretraining (%s)", choices["remedy"])
             model.remedy.pretrain(model, data, ctx)
 
         epochs, every = cfg.train.epochs, cfg.diagnostics.every
