@@ -1,26 +1,50 @@
-"""The Hydra entry point of `mmc train`; all the work happens in `mmc.train.train(cfg)`."""
+"""`mmc train`: the Hydra entry point; all the work happens in `mmc.train.train(cfg)`.
+
+`mmc train` keeps every Hydra flag (-m, --cfg job, --help, -sc, hydra/launcher=...). Before
+Hydra runs, every job of the requested sweep is composed and validated, so a bad option fails
+with one line and exit code 2 before any job starts or any file is written.
+"""
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
+import dataclasses
+import difflib
+import sys
+from pathlib import Path
 
+import hydra
+from hydra._internal.utils import get_args_parser
+from omegaconf import DictConfig, OmegaConf
+
+from mmc.config.compose import compose_config, composition_error, hydra_context
 from mmc.config.schema import register_configs
-from mmc.errors import MmcError, fail
+from mmc.config.validate import validate_config
+from mmc.errors import ConfigError, MmcError, fail
+from mmc.runners.lifecycle import GROUPS, choices
+from mmc.runners.select import check_runner
 from mmc.sweep.devices import device_for_job, register_resolvers
+from mmc.sweep.expand import first_job, sweep_jobs
+from mmc.sweep.jobs import in_multirun, run_sweep_job
 from mmc.sweep.launcher import register_launchers
 from mmc.sweep.objective import objective
+from mmc.train import train
+from mmc.utils.device import select_device
 
 register_configs()
 register_resolvers()
 register_launchers()
 
+# Launchers whose jobs run on this machine: the device is checked here, before launching.
+LOCAL_LAUNCHERS = (
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+    "hydra_plugins.mmc_launcher.mmc_launcher.MmcLocalLauncher",
+)
+
 
 @hydra.main(version_base="1.3", config_path="pkg://mmc.conf", config_name="config")
 def hydra_train(cfg: DictConfig) -> float:
-    from mmc.sweep.jobs import in_multirun, run_sweep_job
-    from mmc.train import train
-
     if in_multirun():
         # A failing job records failure.json and returns; its siblings carry on.
         summary = run_sweep_job(cfg, train)
@@ -33,3 +57,116 @@ def hydra_train(cfg: DictConfig) -> float:
             fail(e)
     # Sweepers (e.g. Optuna) optimise the VALIDATION metric; NaN marks a failed job.
     return objective(summary)
+
+
+def _hydra_node(job: list[str], config_name: str) -> DictConfig:
+    """Hydra's own config (launcher, sweeper) of one job."""
+    from hydra import compose
+
+    with hydra_context():
+        try:
+            return compose(config_name=config_name, overrides=job, return_hydra_config=True).hydra
+        except Exception as e:
+            raise composition_error(e, job, config_name) from None
+
+
+def _config_loader():
+    from hydra.core.global_hydra import GlobalHydra
+
+    return GlobalHydra.instance().config_loader()
+
+
+def validate_command_line(argv: list[str]) -> None:
+    """Compose and check each job the command line asks for; raise MmcError on the first bad one."""
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.info or args.shell_completion:
+        return
+    if args.config_path:
+        return  # a whole user config tree: Hydra itself reports its errors
+    # --config-dir (a lab's launcher preset, extra groups) joins the search path.
+    extra = (
+        [f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]"] if args.config_dir else []
+    )
+    config_name = args.config_name or "config"
+    with hydra_context():
+        loader = _config_loader()
+        hydra_node = _hydra_node(first_job(args.overrides, loader) + extra, config_name)
+        params = hydra_node.sweeper.get("params") if args.multirun else None
+        params = OmegaConf.to_container(params) if params else {}
+        jobs = sweep_jobs(args.overrides, params, loader) if args.multirun else [args.overrides]
+    launcher = str(hydra_node.launcher.get("_target_", ""))
+    local = not args.multirun or launcher in LOCAL_LAUNCHERS
+    for job in jobs:
+        cfg = compose_config(job + extra, config_name=config_name)
+        if cfg.resume:
+            continue  # the saved config is validated when the run resumes
+        check_added_keys(cfg, job)
+        validate_config(cfg)
+        # Option names as typed (remedy=kd), over the class names compose alone can give.
+        typed = dict(o.split("=", 1) for o in job if "=" in o and o.split("=", 1)[0] in GROUPS)
+        check_runner(cfg, {**choices(cfg), **typed})
+        if cfg.devices and not local:
+            raise ConfigError(
+                f"devices={list(cfg.devices)} names GPUs of this machine, but "
+                f"hydra/launcher={hydra_node.runtime.choices.get('hydra/launcher')} runs each "
+                "job on a node where it sees only the GPUs given to it; drop devices and ask "
+                "for GPUs with hydra/launcher=slurm_gpu (or hydra.launcher.gpus_per_node=N) "
+                "and device=cuda"
+            )
+        if not local:
+            continue  # the device is checked on the compute node, when the job starts
+        select_device(cfg.device)
+        if cfg.devices:  # fail before launching, not once per job
+            device_for_job(cfg.devices, 0)
+
+
+def check_added_keys(cfg: DictConfig, job: list[str]) -> None:
+    """`+train.lrr=1` adds a key nothing reads: reject it like any unknown key."""
+    for override in job:
+        if not override.startswith("+") or "=" not in override:
+            continue
+        key = override.split("=", 1)[0].lstrip("+")
+        if "@" in key or OmegaConf.select(cfg, key, default=None) is None:
+            continue  # a config group added (+experiment=...), not a value
+        parent_key, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        schema = OmegaConf.get_type(parent) if isinstance(parent, DictConfig) else None
+        if schema is None or not dataclasses.is_dataclass(schema):
+            continue  # a free-form node (a _target_'s arguments): the target checks them
+        fields = [f.name for f in dataclasses.fields(schema)]
+        if leaf in fields:
+            continue
+        close = difflib.get_close_matches(leaf, fields, n=1)
+        where = f"{parent_key}." if parent_key else ""
+        hint = f"did you mean {where}{close[0]}?" if close else f"valid keys: {', '.join(fields)}"
+        raise ConfigError(f"unknown config key {key!r} (added with +); {hint}")
+
+
+def main(argv: list[str]) -> int | None:
+    try:
+        validate_command_line(argv)
+    except MmcError as e:
+        fail(e)
+    argv = _with_resume_dir(_with_sweeper_direction(argv))
+    # Hydra names the completion script's command after argv[0]: the `mmc` executable.
+    completing = any(a in ("-sc", "--shell-completion") for a in argv)
+    sys.argv = ["mmc" if completing else "mmc train", *argv]
+    hydra_train()
+    return 0
+
+
+def _with_sweeper_direction(argv: list[str]) -> list[str]:
+    """Optuna minimises by default; jobs return a validation metric where higher is better."""
+    if "hydra/sweeper=optuna" in argv and not any(
+        a.startswith("hydra.sweeper.direction=") for a in argv
+    ):
+        return [*argv, "hydra.sweeper.direction=maximize"]
+    return argv
+
+
+def _with_resume_dir(argv: list[str]) -> list[str]:
+    """`resume=<dir>` continues in <dir>: point Hydra's own run directory there too."""
+    for arg in argv:
+        if arg.startswith("resume=") and arg != "resume=null":
+            return [*argv, f"hydra.run.dir={arg.split('=', 1)[1]}"]
+    return argv

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmc.cli import validate_command_line
+from mmc.app import validate_command_line
 from mmc.errors import ConfigError, MmcError
 from mmc.sweep.expand import sweep_jobs
 from mmc.sweep.objective import objective
@@ -78,7 +78,7 @@ def test_glob_and_interval_sweeps_validate():
 
 
 def test_glob_expands_to_the_group_options():
-    from mmc.cli import _config_loader
+    from mmc.app import _config_loader
     from mmc.config.compose import hydra_context
 
     with hydra_context():
