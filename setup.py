@@ -7,4 +7,7 @@ conf_groups = [
     f"mmc.conf.{name}"
     for name in find_namespace_packages(where="conf", exclude=["*__pycache__*"])
 ]
-setup(packages=find_packages(include=["mmc", "mmc.*"]) + ["mmc.conf", *conf_groups])
+setup(
+    packages=find_packages(include=["mmc", "mmc.*"], exclude=["mmc.sweep.hydra_plugin"])
+    + ["mmc.conf", *conf_groups, "hydra_plugins.mmc_launcher"]
+)

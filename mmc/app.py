@@ -1,7 +1,7 @@
 """`mmc train`: the Hydra entry point; all the work happens in `mmc.train.train(cfg)`.
 
-`mmc train` keeps every Hydra flag (-m, --cfg job, --help, hydra/launcher=...). Before Hydra
-runs, every job of the requested sweep is composed and validated, so a bad option fails
+`mmc train` keeps every Hydra flag (-m, --cfg job, --help, -sc, hydra/launcher=...). Before
+Hydra runs, every job of the requested sweep is composed and validated, so a bad option fails
 with one line and exit code 2 before any job starts or any file is written.
 """
 
@@ -11,37 +11,46 @@ import sys
 from pathlib import Path
 
 import hydra
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra import compose
 from hydra._internal.utils import get_args_parser
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
-from mmc.config.compose import compose_config
+from mmc.config.compose import compose_config, composition_error, hydra_context
 from mmc.config.schema import register_configs
 from mmc.config.validate import validate_config
-from mmc.errors import MmcError, fail, interrupted
+from mmc.errors import ConfigError, MmcError, fail, interrupted
 from mmc.runners.lifecycle import GROUPS, choices
 from mmc.runners.select import check_runner
 from mmc.sweep.devices import device_for_job, register_resolvers
+from mmc.sweep.expand import first_job, sweep_jobs
 from mmc.sweep.jobs import conflict_error, in_multirun, job_conflict, run_sweep_job
+from mmc.sweep.launcher import register_launchers
+from mmc.sweep.objective import objective
 from mmc.train import train
 from mmc.utils import rundir
 from mmc.utils.device import select_device
 
 register_configs()
 register_resolvers()
+register_launchers()
+
+# Launchers whose jobs run on this machine: the device is checked here, before launching.
+LOCAL_LAUNCHERS = (
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+    "hydra_plugins.mmc_launcher.mmc_launcher.MmcLocalLauncher",
+)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://mmc.conf", config_name="config")
-def hydra_train(cfg: DictConfig) -> float | None:
+def hydra_train(cfg: DictConfig) -> float:
     if in_multirun():
         # A failing job records failure.json and returns; its siblings carry on.
         summary = run_sweep_job(cfg, train)
-        if summary is None:
-            return None
     else:
-        from hydra.core.hydra_config import HydraConfig
-
         run_dir = HydraConfig.get().runtime.output_dir
         try:
             if cfg.devices:  # a single run takes the first listed GPU
@@ -54,18 +63,21 @@ def hydra_train(cfg: DictConfig) -> float | None:
             rundir.discard_if_unused(run_dir)
             fail(f"cannot write {e.filename or run_dir} ({e.strerror or e}); free disk space "
                  "or choose a writable hydra.run.dir")  # fmt: skip
-    # A scalar return lets Hydra sweepers (e.g. Optuna) optimise the run.
-    return (summary.get("test") or {}).get(summary.get("monitor"))
+    # Sweepers (e.g. Optuna) optimise the VALIDATION metric; NaN marks a failed job.
+    return objective(summary)
 
 
-def _sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list of a (possibly multirun) command line."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as e:  # Hydra's grammar errors
-        raise MmcError(" ".join(str(e).split())) from None
-    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    return [job for batch in batches for job in batch]
+def _hydra_node(job: list[str], config_name: str) -> DictConfig:
+    """Hydra's own config (launcher, sweeper) of one job."""
+    with hydra_context():
+        try:
+            return compose(config_name=config_name, overrides=job, return_hydra_config=True).hydra
+        except Exception as e:
+            raise composition_error(e, job, config_name) from None
+
+
+def _config_loader():
+    return GlobalHydra.instance().config_loader()
 
 
 def validate_command_line(argv: list[str]) -> None:
@@ -73,12 +85,24 @@ def validate_command_line(argv: list[str]) -> None:
     args = get_args_parser().parse_args(argv)
     if args.help or args.hydra_help or args.info or args.shell_completion:
         return
-    if args.config_path or args.config_dir:
-        return  # a user config tree: Hydra itself reports its errors
-    jobs = _sweep_jobs(args.overrides) if args.multirun else [args.overrides]
+    if args.config_path:
+        return  # a whole user config tree: Hydra itself reports its errors
+    # --config-dir (a lab's launcher preset, extra groups) joins the search path.
+    extra = (
+        [f"hydra.searchpath=[file://{Path(args.config_dir).resolve()}]"] if args.config_dir else []
+    )
+    config_name = args.config_name or "config"
+    with hydra_context():
+        loader = _config_loader()
+        hydra_node = _hydra_node(first_job(args.overrides, loader) + extra, config_name)
+        params = hydra_node.sweeper.get("params") if args.multirun else None
+        params = OmegaConf.to_container(params) if params else {}
+        jobs = sweep_jobs(args.overrides, params, loader) if args.multirun else [args.overrides]
+    launcher = str(hydra_node.launcher.get("_target_", ""))
+    local = not args.multirun or launcher in LOCAL_LAUNCHERS
     composed = []
     for job in jobs:
-        cfg = compose_config(job, config_name=args.config_name or "config")
+        cfg = compose_config(job + extra, config_name=config_name)
         if cfg.resume:
             rundir.check_resume(cfg, job)  # a missing dir or a changed config: refused here
             continue  # the saved config itself is validated when the run resumes
@@ -86,10 +110,20 @@ def validate_command_line(argv: list[str]) -> None:
         # Option names as typed (remedy=kd), over the class names compose alone can give.
         typed = dict(o.split("=", 1) for o in job if "=" in o and o.split("=", 1)[0] in GROUPS)
         check_runner(cfg, {**choices(cfg), **typed})
+        composed.append(cfg)
+        if cfg.devices and not local:
+            raise ConfigError(
+                f"devices={list(cfg.devices)} names GPUs of this machine, but "
+                f"hydra/launcher={hydra_node.runtime.choices.get('hydra/launcher')} runs each "
+                "job on a node where it sees only the GPUs given to it; drop devices and ask "
+                "for GPUs with hydra/launcher=slurm_gpu (or hydra.launcher.gpus_per_node=N) "
+                "and device=cuda"
+            )
+        if not local:
+            continue  # the device is checked on the compute node, when the job starts
         select_device(cfg.device)
         if cfg.devices:  # fail before launching, not once per job
             device_for_job(cfg.devices, 0)
-        composed.append(cfg)
     # Before Hydra writes .hydra/ anywhere: never into a directory holding another run.
     explicit = _explicit(args.overrides, "hydra.sweep.dir" if args.multirun else "hydra.run.dir")
     if args.multirun and explicit and "hydra.sweep.subdir" not in " ".join(args.overrides):
@@ -114,7 +148,7 @@ def _explicit(overrides: list[str], key: str) -> str | None:
 def main(argv: list[str]) -> int | None:
     try:
         validate_command_line(argv)
-        argv = _with_resume_dir(argv)
+        argv = _with_resume_dir(_with_sweeper_direction(argv))
         if "-m" not in argv and "--multirun" not in argv:
             # Two runs into one directory: the second is refused before Hydra writes there.
             target = _explicit(argv, "run_dir") or _explicit(argv, "hydra.run.dir")
@@ -122,7 +156,9 @@ def main(argv: list[str]) -> int | None:
                 rundir.lock(Path(target))
     except MmcError as e:
         fail(e)
-    sys.argv = ["mmc train", *argv]
+    # Hydra names the completion script's command after argv[0]: the `mmc` executable.
+    completing = any(a in ("-sc", "--shell-completion") for a in argv)
+    sys.argv = ["mmc" if completing else "mmc train", *argv]
     try:
         hydra_train()
     except KeyboardInterrupt:
@@ -135,6 +171,15 @@ def main(argv: list[str]) -> int | None:
             hint = "no checkpoint was written yet; start the run again"
         interrupted(hint)
     return 0
+
+
+def _with_sweeper_direction(argv: list[str]) -> list[str]:
+    """Optuna minimises by default; jobs return a validation metric where higher is better."""
+    if "hydra/sweeper=optuna" in argv and not any(
+        a.startswith("hydra.sweeper.direction=") for a in argv
+    ):
+        return [*argv, "hydra.sweeper.direction=maximize"]
+    return argv
 
 
 def _with_resume_dir(argv: list[str]) -> list[str]:

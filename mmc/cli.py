@@ -7,6 +7,7 @@ torch). `mmc train` lives in mmc/app.py.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from mmc.errors import MmcError, fail, interrupted
@@ -45,12 +46,36 @@ def usage() -> str:
     )
 
 
+def shell_completion(argv: list[str]) -> int:
+    """`mmc -sc query=bash`, run by the completer `mmc train -sc install=bash` installs.
+
+    Completes the command name, then hands `mmc train ...` to Hydra's completion with the
+    `train` word taken out of COMP_LINE (Hydra expects `<app> <overrides>`).
+    """
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    if any(a.startswith("query=") for a in argv):
+        if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+            typed = words[1] if len(words) == 2 else ""
+            print(" ".join(c for c in COMMANDS if c.startswith(typed)))
+            return 0
+        if words[1] != "train":
+            return 0  # prepare/report: the shell completes file names
+        head, _, tail = line.partition(" train")
+        os.environ["COMP_LINE"] = head + tail
+    from mmc.app import main as train_main
+
+    return train_main(["-sc", *argv]) or 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
     command, rest = argv[0], argv[1:]
+    if command in ("-sc", "--shell-completion"):
+        return shell_completion(rest)
     if command not in COMMANDS:
         fail(f"unknown command {command!r}; use one of: {', '.join(COMMANDS)} (see mmc --help)")
     try:

@@ -13,8 +13,24 @@ from mmc.config.build import build
 from mmc.config.compose import compose_config
 from mmc.data.batch import MultimodalDataset
 
+USAGE = """usage: mmc prepare [-h] [OVERRIDE ...]
+
+Build (and cache) the data set a config names and print its facts as JSON; the overrides are
+those of `mmc train` (Hydra syntax), e.g.
+
+  mmc prepare dataset=mimic dataset.root=/data/mimic-iv-2.2
+  mmc prepare dataset=flickr30k dataset.root=/data/flickr30k
+
+A data set whose YAML has a `prepare` node runs that (raw files -> cache); others build
+their source, which for cached data sets writes the cache. Progress goes to stderr.
+Data sets: mmc train --help lists the `dataset` options.
+"""
+
 
 def main(argv: list[str]) -> int:
+    if any(a in ("-h", "--help") for a in argv):
+        print(USAGE, end="")
+        return 0
     # Progress of long preparations (stage timings) on stderr; the JSON facts go to stdout.
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
     cfg = compose_config(argv)

@@ -74,8 +74,8 @@ def composition_error(
     invalid = re.search(r"^(.*?)\n\s*full_key: (\S+)", cause, re.S)
     if invalid:
         return ConfigError(f"{invalid.group(2)}: {invalid.group(1).strip()}")
-    first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
-    return ConfigError(first)
+    # Hydra's "In 'x': ConfigKeyError raised while composing config:" says why on later lines.
+    return ConfigError(" ".join(f"{text} {cause}".split()) or type(e).__name__)
 
 
 def compose_config(overrides: list[str], config_name: str = "config") -> DictConfig:

@@ -14,6 +14,8 @@ from mmc.sweep.overrides import sweep_identity
 
 log = logging.getLogger("mmc")
 MODES = ("auto", "online", "offline", "disabled")
+# wandb's older spellings of WANDB_MODE.
+ENV_MODES = {"dryrun": "offline", "run": "online"}
 
 
 def _has_api_key() -> bool:
@@ -32,7 +34,7 @@ class WandbLogger(ExperimentLogger):
 
     def __init__(
         self,
-        project: str = "mmc",
+        project: str | None = None,
         entity: str | None = None,
         mode: str = "auto",
         group: str | None = None,
@@ -40,13 +42,21 @@ class WandbLogger(ExperimentLogger):
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"logger.mode={mode!r} is not valid; use one of: {', '.join(MODES)}")
-        self.project, self.entity, self.mode, self.group, self.dir = (
-            project,
-            entity,
-            mode,
-            group,
-            dir,
-        )
+        # A value set in the config wins; left at null/auto, W&B's environment variables
+        # (WANDB_PROJECT, WANDB_ENTITY, WANDB_MODE, WANDB_DIR) apply, as in any W&B script.
+        env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
+        env_mode = ENV_MODES.get(env_mode, env_mode)
+        if mode == "auto" and env_mode:
+            if env_mode not in MODES:
+                raise ConfigError(
+                    f"WANDB_MODE={env_mode!r} is not valid; use one of: {', '.join(MODES)} "
+                    "(or set logger.mode)"
+                )
+            mode = env_mode
+        self.project = project or os.environ.get("WANDB_PROJECT") or "mmc"
+        self.entity = entity or os.environ.get("WANDB_ENTITY") or None
+        self.dir = dir or os.environ.get("WANDB_DIR") or None
+        self.mode, self.group = mode, group
         self.run = None
         self.history: dict[int, dict] = {}
 

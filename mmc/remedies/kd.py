@@ -18,6 +18,7 @@ from torch import nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.errors import check, choices_error
+from mmc.logging.progress import phase
 from mmc.remedies.base import Remedy
 from mmc.remedies.crd import Embed, MemoryBankNCE, info_nce
 
@@ -168,6 +169,7 @@ class KnowledgeDistillation(Remedy):
     def pretrain(self, model: MultimodalModel, data: MultimodalDataset, ctx: RunContext) -> None:
         refs = ctx.references
         strength, uni = {}, {}
+        phase("kd pretraining: the unimodal references are the teachers (trained on first use)")
         for m in data.modalities:
             check(
                 bool(data.train.mask[m].any()),
@@ -185,6 +187,7 @@ class KnowledgeDistillation(Remedy):
         ctx.logger.info("kd: strengths %s; student %s; stages %s", strength, student, stages)
         curves = []
         for i, stage in enumerate(stages):
+            phase("kd distillation stage %d/%d: %s -> %s", i + 1, len(stages), stage, student)
             curve = self._distil(ctx, model, data.train, student, stage, uni)
             curves.append(curve)
             for e, v in enumerate(curve):

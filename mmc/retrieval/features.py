@@ -279,7 +279,9 @@ def load_features(
     """The cached features of this (data, encoders) combination, extracted first if needed."""
     _, path = _cache_path(name, root, image_encoder, text_encoder, max_words, cache_dir)
     if not path.exists():
-        log.info("no feature cache at %s: extracting (mmc prepare does this ahead of time)", path)
+        log.info(
+            "phase: feature extraction, no cache at %s (mmc prepare does this ahead of time)", path
+        )
         prepare_features(
             name, root, image_encoder, text_encoder, max_words, cache_dir, batch_size, device
         )

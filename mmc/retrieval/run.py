@@ -24,6 +24,7 @@ from mmc.config.build import build
 from mmc.engine.loop import Best, check_finite, fit
 from mmc.engine.optim import make_optimizer, make_scheduler
 from mmc.errors import check, choices_error
+from mmc.logging.progress import EpochLog, phase
 from mmc.retrieval import coreset as coresets
 from mmc.retrieval.collapse import collapse_metrics, relative_update
 from mmc.retrieval.distill import DistilledSet, Distiller
@@ -206,11 +207,16 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
     path = run_dir / "distill.jsonl"
     path.unlink(missing_ok=True)
 
+    iterations = remedy.settings.iterations
+    phase("distillation: %d pairs, %d iterations", len(cap), iterations)
+
     def log_curve(record: dict, it: int) -> None:
         # The x axis of distill/* curves is the distillation iteration.
         with path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         logger.log(record, it)
+        phase("distillation iteration %d/%d: loss %.4f", it + 1, iterations,
+              record["distill/loss"])  # fmt: skip
 
     result = distiller.run(bank, log_curve)
     save_atomic(
@@ -306,6 +312,8 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
             desc="train", unit="epoch", disable=None if cfg.progress else True,
         )  # fmt: skip
 
+        epoch_log = EpochLog(start_epoch, cfg.train.epochs, "r_mean")
+
         def run_epoch(epoch: int) -> tuple[dict, dict, float]:
             record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
             record["loss/total"] = train_epoch(model, pairs, similarity, opt, cfg, epoch)
@@ -330,6 +338,7 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
                 }
             )
             run.log(record, epoch)
+            epoch_log(epoch, record)
             bar.set_postfix(
                 loss=f"{record['loss/total']:.3f}", r_mean=f"{record['val/r_mean']:.1f}"
             )

@@ -33,6 +33,7 @@ from mmc.engine.loop import Best, fit, train_epoch
 from mmc.engine.model import build_model
 from mmc.engine.optim import make_optimizer, make_scheduler
 from mmc.engine.unimodal import UnimodalReferences
+from mmc.logging.progress import EpochLog, phase, to_log_files
 from mmc.remedies.substitution import make_substitution
 from mmc.runners.lifecycle import Run
 from mmc.utils.device import autocast_dtype, select_device
@@ -95,6 +96,8 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
         )
         ctx.log = lambda d: run.logger.log(d, d.get("epoch", 0))
         if not run.resuming:
+            if choices["remedy"] != "none":
+                phase("remedy pretraining (%s)", choices["remedy"])
             model.remedy.pretrain(model, data, ctx)
 
         epochs, every = cfg.train.epochs, cfg.diagnostics.every
@@ -105,6 +108,7 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
         )  # fmt: skip
 
         epoch_start, last_val = 0.0, {}
+        epoch_log = EpochLog(start_epoch, epochs, monitor)  # when no terminal shows the bar
 
         def run_epoch(epoch: int) -> tuple[dict, dict, float]:
             nonlocal diag_seconds, epoch_start, last_val
@@ -159,6 +163,7 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
                 last_saved = now
             record["time/epoch_s"] = time.perf_counter() - epoch_start
             run.log(record, epoch)
+            epoch_log(epoch, record)
             bar.set_postfix(
                 loss=f"{record['loss/total']:.3f}",
                 **{monitor: f"{record[f'val/{monitor}']:.3f}"},
@@ -180,8 +185,10 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
         final_diag = collapse_diagnostics(
             model, test_pred, data.task, monitor, cfg.diagnostics.rank_rtol
         )
+        phase("test: best epoch %d, each modality masked in turn", best.epoch)
         unimodal = {}
         if cfg.diagnostics.unimodal:
+            phase("unimodal baselines (%s)", ", ".join(data.modalities))
             unimodal = {m: references.test_metrics(m) for m in data.modalities}
         extra = extra_diagnostics(cfg, model, data, test_pred, monitor, unimodal, references)
 
@@ -233,6 +240,7 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
             ],
         )
         print(format_summary(summary))
+        to_log_files(format_summary(summary))
         return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import torch
@@ -22,8 +23,9 @@ def select_device(spec: str) -> torch.device:
         raise ConfigError(f"device={spec!r} is not valid; use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
         raise ConfigError(
-            f"device={spec} but this machine has no CUDA GPU visible to torch; "
+            f"device={spec} but {this_machine()} has no CUDA GPU visible to torch; "
             "use device=cpu or device=auto"
+            + (", or ask SLURM for a GPU (hydra/launcher=slurm_gpu)" if _slurm_job() else "")
         )
     index = int(match.group(1) or 0)
     count = torch.cuda.device_count()
@@ -33,6 +35,18 @@ def select_device(spec: str) -> torch.device:
             "pick one of those or device=auto"
         )
     return torch.device("cuda", index)
+
+
+def _slurm_job() -> str | None:
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def this_machine() -> str:
+    """'this machine', or the SLURM node and job when running inside one (device errors)."""
+    if _slurm_job():
+        node = os.environ.get("SLURMD_NODENAME", "?")
+        return f"SLURM node {node} (job {_slurm_job()}, CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})"
+    return "this machine"
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
