@@ -31,6 +31,7 @@ from mmc.diagnostics.evaluate import (
     labelled_metrics,
     masked_metrics,
     predict,
+    strongest_weakest,
 )
 from mmc.diagnostics.extra import extra_diagnostics
 from mmc.diagnostics.metrics import check_monitor, task_loss
@@ -157,12 +158,21 @@ def _choices(cfg: DictConfig) -> dict[str, str]:
     if HydraConfig.initialized():
         ch = HydraConfig.get().runtime.choices
         return {g: str(ch.get(g)) for g in ("dataset", "backbone", "remedy", "logger")}
+    # Composed without @hydra.main (tests, the compose API): the option file with this target.
     return {
         "dataset": str(cfg.dataset.get("name", "dataset")),
-        "backbone": str(cfg.backbone._target_).rsplit(".", 1)[-1],
-        "remedy": str(cfg.remedy._target_).rsplit(".", 1)[-1],
-        "logger": str(cfg.logger._target_).rsplit(".", 1)[-1],
+        **{g: _option_of(g, str(cfg[g]._target_)) for g in ("backbone", "remedy", "logger")},
     }
+
+
+def _option_of(group: str, target: str) -> str:
+    """conf/<group>/<option>.yaml whose `_target_` is `target`; the class name otherwise."""
+    from importlib.resources import files
+
+    for path in sorted(files("mmc.conf").joinpath(group).iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".yaml") and f"_target_: {target}\n" in path.read_text():
+            return path.name.removesuffix(".yaml")
+    return target.rsplit(".", 1)[-1]
 
 
 def _run_dir(cfg: DictConfig) -> Path:
@@ -259,7 +269,9 @@ def train(cfg: DictConfig) -> dict:
             or f"{choices['dataset']}-{choices['backbone']}-{choices['remedy']}-s{cfg.seed}"
         )
         tags = [*cfg.tags, *(f"{g}:{c}" for g, c in choices.items() if g != "logger")]
-        logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
+        logger.start(
+            OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags, choices=choices
+        )
         ctx.log = lambda d: logger.log(d, d.get("epoch", 0))
         if not cfg.resume:
             model.remedy.pretrain(model, data, ctx)
@@ -374,6 +386,12 @@ def train(cfg: DictConfig) -> dict:
             "unimodal": unimodal,
             "extra": extra,
             "collapse": collapse_numbers(unimodal, test_masked, test, monitor, data.info),
+            # Which modality the model relied on most/least at the last diagnostics epoch (the
+            # names of the val_masked/* curves that bound the collapse gap).
+            "val_masked": strongest_weakest(
+                next((r for r in reversed(history) if "val_probe/" + monitor in r), {}),
+                data.modalities,
+            ),
             "data": dict(data.info),
             "timing": {
                 "total_s": total,

@@ -273,7 +273,9 @@ def train_retrieval(cfg: DictConfig) -> dict:
             *cfg.tags,
             *(f"{g}:{c}" for g, c in choices.items() if g not in ("logger", "backbone")),
         ]
-        logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
+        logger.start(
+            OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags, choices=choices
+        )
 
         distilled: DistilledSet | None = None
         similarity = None
