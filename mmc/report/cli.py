@@ -12,6 +12,8 @@ writes to <first sweep dir>/report/ unless --out is given:
   rank_curves[_numerical]      effective (numerical) rank over epochs, a panel per rate
   contribution_curves          each modality's contribution over epochs, a panel per rate
   unimodal_vs_fused            fused (all / each masked) vs each modality alone, bars
+  dashboard                    collapse at a glance: the collapse curve (val, all vs strongest
+                               masked), contributions, fused rank, test vs missing rate
   rank_vs_beta                 fused effective rank against β (Fig. 5)
   similarity_<method>          retrieval: the distilled soft similarity matrix (RepBlend/LoRS)
   report.md                    all of the above on one page
@@ -241,7 +243,12 @@ def draw_figures(
             figures.append(
                 plots.contribution_curves(
                     histories, out / "contribution_curves.png", facets, roles, monitor
-                )  # fmt: skip
+                )
+            )
+            axis = next((a for a in rates if "missing" in a), rates[0] if rates else None)
+            runs_x = runs.assign(**{a: numeric_axis(runs, a) for a in rates})
+            figures.append(
+                plots.dashboard(runs_x, histories, axis, roles, monitor, out / "dashboard.png")
             )
     if not any(f is not None and f.stem == "rank_curves" for f in figures):
         notes.append(

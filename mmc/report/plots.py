@@ -295,3 +295,82 @@ def similarity_heatmap(sim, path: Path, title: str, size: int = 100) -> Path:
     ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, label="similarity target")
     return _finish(fig, path)
+
+
+def dashboard(
+    runs: pd.DataFrame,
+    histories: pd.DataFrame,
+    axis: str | None,
+    roles: dict[str, str],
+    monitor: str,
+    path: Path,
+) -> Path | None:
+    """One page that shows collapse: (a) the collapse curve (val metric, all modalities vs
+    the strongest masked, over epochs), (b) contributions over epochs, (c) fused effective
+    rank over epochs, all at the highest value of `axis` (e.g. the missing rate), and
+    (d) test metric with the strongest masked against `axis`."""
+    by_role = {r: m for m, r in roles.items()}
+    strong = by_role.get("strongest")
+    full_key, masked_key = f"val_probe/{monitor}", f"val_masked/{strong}/{monitor}"
+    if strong is None or masked_key not in histories or full_key not in histories:
+        return None
+    name = METRIC_WORDS.get(monitor, monitor)
+    at = histories
+    where = ""
+    if axis and axis in histories:
+        top = histories[axis].max()
+        at, where = histories[histories[axis] == top], f" ({facet_label(axis, top)})"
+    methods = list(dict.fromkeys(runs["method"]))
+    colors = _colors(methods)
+    fig, axes = plt.subplots(2, 2, figsize=(10.5, 7.2))
+    (a, b), (c, d) = axes
+    d.sharey(a)  # both are the task metric (val, test): one scale
+    counts = at.groupby("method")["run_dir"].nunique()
+    for method, rows in at.groupby("method", sort=False):
+        col = colors[method]
+        for key, style, label in ((full_key, "-", "all modalities"),
+                                  (masked_key, "--", f"{strong} (strongest) masked")):  # fmt: skip
+            agg = rows.dropna(subset=[key]).groupby("epoch")[key].agg(["mean", "std"])
+            _band(a, agg.sort_index(), color=col, linestyle=style, label=f"{method} · {label}")
+        for k, m in enumerate(sorted(by_role.values(), key=lambda m: roles[m] != "strongest")):
+            key = f"contribution/{m}"
+            if key in rows:
+                agg = rows.dropna(subset=[key]).groupby("epoch")[key].agg(["mean", "std"])
+                _band(b, agg.sort_index(), color=col, linestyle=["-", "--"][k % 2],
+                      label=f"{method} · {modality_label(m, roles)}")  # fmt: skip
+        if "rank/fused/effective" in rows:
+            agg = (
+                rows.dropna(subset=["rank/fused/effective"])
+                .groupby("epoch")["rank/fused/effective"]
+                .agg(["mean", "std"])
+            )
+            _band(c, agg.sort_index(), color=col, label=method)
+    a.set_title(f"(a) the collapse curve{where}", fontsize=10)
+    a.set_ylabel(f"val {name}")
+    b.set_title(f"(b) contribution{where}", fontsize=10)
+    b.set_ylabel(f"drop in val {name} when masked")
+    c.set_title(f"(c) fused representation{where}", fontsize=10)
+    c.set_ylabel("effective rank (dimensions)")
+    for ax, title in ((a, "method · evaluated"), (b, "method · modality"), (c, "method")):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(title=title, fontsize=7, title_fontsize=7)
+    key = f"test_masked/{strong}/{monitor}"
+    if axis and key in runs and f"test/{monitor}" in runs:
+        x = pd.to_numeric(runs[axis]) * _scale(axis)
+        for i, (method, part) in enumerate(runs.assign(_x=x).groupby("method", sort=False)):
+            for column, style, label in ((f"test/{monitor}", "-", "all modalities"),
+                                         (key, "--", f"{strong} masked")):  # fmt: skip
+                agg = part.groupby("_x")[column].agg(["mean", "std"]).sort_index()
+                d.errorbar(agg.index, agg["mean"], yerr=agg["std"].fillna(0), capsize=3,
+                           marker=MARKERS[i % 10], linestyle=style, color=colors[method],
+                           label=f"{method} · {label}")  # fmt: skip
+        d.set_xlabel(axis_words(axis))
+        d.legend(title="method · evaluated", fontsize=7, title_fontsize=7)
+    d.set_title("(d) test, by missing rate", fontsize=10)
+    d.set_ylabel(f"test {name}")
+    d.grid(alpha=0.3)
+    fig.suptitle(f"Collapse at a glance: {', '.join(methods)} "
+                 f"({seeds_text(counts)})", fontsize=11)  # fmt: skip
+    return _finish(fig, path)
