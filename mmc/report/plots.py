@@ -21,6 +21,12 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 FORMATS = ("png", "pdf", "svg")
 METRIC_WORDS = {"accuracy": "accuracy", "auroc": "AUC-ROC", "auprc": "AUC-PR"}
+COLLAPSE_WORDS = {
+    "collapse/gap": "collapse gap (weakest alone − fused, strongest masked)",
+    "collapse/fused_strong_masked": "fused, strongest modality masked",
+    "collapse/weak_unimodal": "weakest modality alone",
+    "rank/fused/effective": "fused effective rank (dimensions)",
+}
 # Axes whose values are fractions of samples: shown in percent.
 PERCENT_AXES = ("missing", "noise_rate")
 MARKERS = "osD^v<>P*X"
@@ -43,7 +49,7 @@ def metric_words(metric: str) -> str:
         return f"test {name}, {parts[1]} masked"
     if parts[0] in ("test", "val"):
         return f"{parts[0]} {name}"
-    return metric
+    return COLLAPSE_WORDS.get(metric, metric)
 
 
 def axis_words(axis: str) -> str:
@@ -261,8 +267,9 @@ def unimodal_vs_fused(
     bars += [(f"{modality_label(m, roles)} alone", f"unimodal/{m}/{monitor}") for m in mods]
     panels = _facets(runs, facets)
     methods = list(dict.fromkeys(runs["method"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.1 * len(methods) * len(bars) / 2.2
-                             * len(panels) + 2.5, 3.9), squeeze=False, sharey=True)  # fmt: skip
+    panel_width = max(3.0, 0.32 * len(methods) * len(bars))
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_width * len(panels) + 2.6, 3.9),
+                             squeeze=False, sharey=True)  # fmt: skip
     width = 0.8 / len(bars)
     cmap = plt.get_cmap("tab10")
     counts = runs.groupby(["method", *[f for f in facets if f in runs]]).size()
