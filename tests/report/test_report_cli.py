@@ -24,7 +24,8 @@ def _job(sweep: Path, num: int, overrides: list[str], summary: dict, ranks: list
     (job / "summary.json").write_text(json.dumps({"status": "completed", **summary}))
     lines = [
         {"epoch": e, "rank/fused/effective": r, "rank/m0/effective": r / 2,
-         "rank/fused/numerical": 2 * r, "contribution/m0": 0.5, "contribution/m1": 0.1 * e}
+         "rank/fused/numerical": 2 * r, "contribution/m0": 0.5, "contribution/m1": 0.1 * e,
+         "val_probe/auroc": 0.9, "val_masked/m0/auroc": 0.4, "val_masked/m1/auroc": 0.9 - 0.1 * e}
         for e, r in enumerate(ranks)
     ]  # fmt: skip
     (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
@@ -96,7 +97,8 @@ def test_report_tables_match_the_summaries(sweep, capsys):
     assert auroc["p"] == pytest.approx(wilcoxon(wide["ebr"], wide["none"]).pvalue)
 
     for stem in ("test_auroc_vs_missing_rate", "rank_curves", "rank_curves_numerical",
-                 "contribution_curves", "masked_vs_missing_rate", "unimodal_vs_fused"):  # fmt: skip
+                 "contribution_curves", "masked_vs_missing_rate", "unimodal_vs_fused",
+                 "dashboard"):  # fmt: skip
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
         assert (out / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
         assert "<svg" in (out / f"{stem}.svg").read_text()[:1000]
@@ -105,6 +107,11 @@ def test_report_tables_match_the_summaries(sweep, capsys):
     for words in ("missing rate 10%", "missing rate 50%", "m0 (strongest)",
                   "mean ± std over 2 seeds", "effective rank (dimensions)"):  # fmt: skip
         assert words in svg, words
+    dashboard = (out / "dashboard.svg").read_text()
+    assert (
+        "the collapse curve (missing rate 50%)" in dashboard
+        and "m0 (strongest) masked" in dashboard
+    )
     masked = (out / "masked_vs_missing_rate.svg").read_text()
     assert "strongest (m0) masked" in masked and "weakest (m1) masked" in masked
     page = (out / "report.md").read_text()
