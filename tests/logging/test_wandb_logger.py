@@ -87,7 +87,7 @@ def test_offline_run_reads_back_as_a_collapse_dashboard(compose, tmp_path, monke
 
 
 def test_failed_job_still_finishes_its_run(compose, tmp_path, monkeypatch):
-    import mmc.train as train_module
+    import mmc.runners.classification as train_module
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
 
