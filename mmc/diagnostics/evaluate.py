@@ -1,8 +1,9 @@
 """Evaluation and the per-epoch collapse diagnostics ("rank curves").
 
 On a fixed held-out probe set: effective and numerical rank of each modality's embedding and
-of the fused representation, and each modality's contribution (the metric drop when that
-modality is masked for every sample), next to the task metrics.
+of the fused representation, each modality's contribution (the metric drop when that
+modality is masked for every sample) and the task metrics with each modality masked
+(`val_masked/<modality>/<metric>`, beside `val_probe/<metric>` with all modalities).
 """
 
 from __future__ import annotations
@@ -103,8 +104,26 @@ def collapse_diagnostics(
                 out[f"rank/{m}/{k}"] = v
     for k, v in rank_stats(pred.z, rtol).items():
         out[f"rank/fused/{k}"] = v
-    full = labelled_metrics(pred.logits, pred.split, task)[monitor]
+    # The collapse curve: every task metric on the probe with all modalities and with each one
+    # masked in turn (the gap between the two is what a collapsed model loses). The masked pass
+    # re-uses the encodings, so it costs one fusion + head forward per modality.
+    full = labelled_metrics(pred.logits, pred.split, task)
+    for k, v in full.items():
+        out[f"val_probe/{k}"] = v
     for m in pred.enc:
-        masked = masked_metrics(model, pred, task, m)[monitor]
-        out[f"contribution/{m}"] = full - masked if not math.isnan(full) else math.nan
+        masked = masked_metrics(model, pred, task, m)
+        for k, v in masked.items():
+            out[f"val_masked/{m}/{k}"] = v
+        drop = full[monitor] - masked[monitor]
+        out[f"contribution/{m}"] = drop if not math.isnan(full[monitor]) else math.nan
     return out
+
+
+def strongest_weakest(record: dict, modalities: list[str]) -> dict[str, str]:
+    """The modality whose masking costs the most (strongest) and the least (weakest), from a
+    diagnostics record's `contribution/<m>`; empty when fewer than two are measured."""
+    scores = {m: record.get(f"contribution/{m}", math.nan) for m in modalities}
+    scores = {m: s for m, s in scores.items() if s is not None and not math.isnan(s)}
+    if len(scores) < 2:
+        return {}
+    return {"strongest": max(scores, key=scores.get), "weakest": min(scores, key=scores.get)}

@@ -13,8 +13,11 @@ class ExperimentLogger:
         name: str,
         tags: list[str],
         group: str | None = None,
+        choices: dict[str, str] | None = None,
     ) -> None:
-        """Open the run; called once before training (again with the same dir on resume)."""
+        """Open the run; called once before training (again with the same dir on resume).
+
+        `choices` are the config-group options in words ({"dataset": "synthetic", ...})."""
 
     def log(self, metrics: dict[str, float], epoch: int) -> None:
         """One epoch's scalars; `epoch` is the step axis."""

@@ -22,6 +22,7 @@ AXIS_KEYS = {"seed": "seed", "data.missing_rate": "missing_rate",
              "data.test_missing_rate": "test_missing_rate", "data.noise_rate": "noise_rate"}  # fmt: skip
 # summary.json sections that become metric columns (`test/auroc`, `rank/fused/effective`, ...).
 PARTS = ("test", "val", "test_masked", "contribution", "rank", "unimodal", "collapse", "extra",
+         "val_masked",
          "train_set", "distill")  # fmt: skip
 # Config groups: their option names read well alone in a method label ("muse / ebr").
 GROUPS = {"dataset", "backbone", "remedy", "experiment"}

@@ -12,9 +12,35 @@ from pathlib import Path
 
 import pandas as pd
 
-# Metric families where the best method is the one with the highest mean (bolded). Ranks,
-# collapse gaps and the like have no "better" direction a table could assume.
+# Which direction is better, per metric: task metrics (and the collapse numbers that are task
+# metrics) up; the collapse gap down. Ranks and contributions describe a model rather than
+# rank it, so no direction is assumed and nothing is bolded.
 HIGHER_IS_BETTER = {"test", "val", "test_masked", "unimodal"}
+COLLAPSE_DIRECTION = {"gap": False, "fused_strong_masked": True, "fused_all": True,
+                      "weak_unimodal": True}  # fmt: skip
+
+
+def higher_is_better(metric: str) -> bool | None:
+    """True/False when a larger/smaller value is better; None when neither is."""
+    family, _, rest = metric.partition("/")
+    if family in HIGHER_IS_BETTER:
+        return True
+    if family == "collapse":
+        return COLLAPSE_DIRECTION.get(rest)
+    return None
+
+
+def header(metric: str) -> str:
+    """The column title with its direction: 'test/accuracy ↑', 'collapse/gap ↓'."""
+    better = higher_is_better(metric)
+    return metric if better is None else f"{metric} {'↑' if better else '↓'}"
+
+
+def best_method(stats: pd.DataFrame, metric: str) -> str | None:
+    better, means = higher_is_better(metric), stats[(metric, "mean")]
+    if better is None or not means.notna().any() or len(means) < 2:
+        return None
+    return str(means.idxmax() if better else means.idxmin())
 
 
 def cell_means(runs: pd.DataFrame, metrics: list[str], across: str | None) -> pd.DataFrame:
@@ -38,21 +64,17 @@ def _fmt(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def formatted(stats: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """'0.8236 ± 0.0900' cells, best mean per metric marked with ** (Markdown bold)."""
+def formatted(
+    stats: pd.DataFrame, digits: int = 4, bold: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """'0.8236 ± 0.0900' cells; `bold` {metric: method} marks a cell with ** (Markdown bold);
+    column titles carry the metric's direction (↑/↓)."""
     metrics = list(dict.fromkeys(stats.columns.get_level_values(0)))
     out = pd.DataFrame(index=stats.index)
     for m in metrics:
         cells = [_fmt(a, b, digits) for a, b in zip(stats[(m, "mean")], stats[(m, "std")])]
-        higher_is_better = m.split("/")[0] in HIGHER_IS_BETTER
-        best = (
-            stats[(m, "mean")].idxmax()
-            if higher_is_better and stats[(m, "mean")].notna().any()
-            else None
-        )
-        out[m] = [
-            f"**{c}**" if i == best and len(cells) > 1 else c for i, c in zip(stats.index, cells)
-        ]
+        best = (bold or {}).get(m)
+        out[header(m)] = [f"**{c}**" if i == best else c for i, c in zip(stats.index, cells)]
     out.index.name = "method"
     return out
 
@@ -70,7 +92,10 @@ def latex(table: pd.DataFrame, caption: str) -> str:
     body = table.map(lambda c: str(c).replace("**", "").replace("±", r"$\pm$"))
     bold = table.map(lambda c: str(c).startswith("**"))
     body = body.where(~bold, body.map(lambda c: rf"\textbf{{{c}}}"))
-    body.columns = [str(c).replace("_", r"\_") for c in body.columns]
+    body.columns = [
+        str(c).replace("_", r"\_").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+        for c in body.columns
+    ]
     body.index = [str(i).replace("_", r"\_") for i in body.index]
     caption = caption.replace("_", r"\_").replace("±", r"$\pm$").replace("×", r"$\times$")
     return body.to_latex(caption=caption, escape=False, column_format="l" + "c" * len(body.columns))

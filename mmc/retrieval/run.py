@@ -113,25 +113,10 @@ def train_epoch(
     return mean
 
 
-def similarity_image(sim: torch.Tensor, size: int = 100, scale: int = 4):
-    """The learned similarity matrix (first `size` pairs) as an RGB uint8 array [H, W, 3],
-    min-max scaled through a viridis-like colour ramp, each entry a scale x scale block."""
-    s = sim[:size, :size].detach().float().cpu().numpy()
-    t = (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
-    anchors = np.array(
-        [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], float
-    )
-    pos = t * (len(anchors) - 1)
-    lo = np.floor(pos).astype(int).clip(0, len(anchors) - 2)
-    frac = (pos - lo)[..., None]
-    rgb = (anchors[lo] * (1 - frac) + anchors[lo + 1] * frac).astype(np.uint8)
-    return np.kron(rgb, np.ones((scale, scale, 1), dtype=np.uint8))
+def _read_rgb(path: Path):
+    from PIL import Image
 
-
-def _save_png(image, path: Path) -> None:
-    from PIL import Image  # optional: only for a learned similarity matrix
-
-    Image.fromarray(image).save(path)
+    return np.asarray(Image.open(path).convert("RGB"))
 
 
 # --------------------------------------------------------------------------- training sets
@@ -379,9 +364,15 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
                 "symmetric": remedy.settings.symmetric,
             }
             if similarity is not None:
-                image = similarity_image(similarity)
-                _save_png(image, run.dir / "similarity.png")
-                logger.log_image("distill/similarity", image, cfg.train.epochs)
+                # The figure with axes, colour bar and title (PNG/PDF/SVG); W&B gets the PNG.
+                from mmc.report.plots import similarity_heatmap
+
+                png = similarity_heatmap(
+                    similarity.detach().float().cpu().numpy(),
+                    run.dir / "similarity.png",
+                    f"Distilled soft similarity targets ({choices['dataset']}, first 100 pairs)",
+                )
+                logger.log_image("distill/similarity", _read_rgb(png), cfg.train.epochs)
         run.write_summary(summary)
         print(format_retrieval(summary))
         return summary

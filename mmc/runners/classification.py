@@ -25,6 +25,7 @@ from mmc.diagnostics.evaluate import (
     labelled_metrics,
     masked_metrics,
     predict,
+    strongest_weakest,
 )
 from mmc.diagnostics.extra import extra_diagnostics
 from mmc.diagnostics.metrics import check_monitor
@@ -217,6 +218,12 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
             "unimodal_training": references.report(),
             "extra": extra,
             "collapse": collapse_numbers(unimodal, test_masked, test, monitor, data.info),
+            # Which modality the model relied on most/least at the last diagnostics epoch (the
+            # names of the val_masked/* curves that bound the collapse gap).
+            "val_masked": strongest_weakest(
+                next((r for r in reversed(history) if "val_probe/" + monitor in r), {}),
+                data.modalities,
+            ),
             "data": dict(data.info),
             "timing": {
                 "total_s": total,

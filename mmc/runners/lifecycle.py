@@ -34,12 +34,21 @@ def choices(cfg: DictConfig) -> dict[str, str]:
     if HydraConfig.initialized():
         ch = HydraConfig.get().runtime.choices
         return {g: str(ch.get(g)) for g in GROUPS}
+    # Composed without @hydra.main (tests, the compose API): the option file with this target.
     return {
         "dataset": str(cfg.dataset.get("name", "dataset")),
-        "backbone": str(cfg.backbone._target_).rsplit(".", 1)[-1],
-        "remedy": str(cfg.remedy._target_).rsplit(".", 1)[-1],
-        "logger": str(cfg.logger._target_).rsplit(".", 1)[-1],
+        **{g: _option_of(g, str(cfg[g]._target_)) for g in GROUPS if g != "dataset"},
     }
+
+
+def _option_of(group: str, target: str) -> str:
+    """conf/<group>/<option>.yaml whose `_target_` is `target`; the class name otherwise."""
+    from importlib.resources import files
+
+    for path in sorted(files("mmc.conf").joinpath(group).iterdir(), key=lambda p: p.name):
+        if path.name.endswith(".yaml") and f"_target_: {target}\n" in path.read_text():
+            return path.name.removesuffix(".yaml")
+    return target.rsplit(".", 1)[-1]
 
 
 def run_dir(cfg: DictConfig) -> Path:
@@ -116,7 +125,13 @@ class Run:
             self.logger.finish(exit_code)
 
     def start_logger(self, name: str, tags: list[str]) -> None:
-        self.logger.start(OmegaConf.to_container(self.cfg, resolve=True), self.dir, name, tags)
+        self.logger.start(
+            OmegaConf.to_container(self.cfg, resolve=True),
+            self.dir,
+            name,
+            tags,
+            choices=self.choices,
+        )
 
     def log(self, record: dict, step: int) -> None:
         self.recorder.log(record)

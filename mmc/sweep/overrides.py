@@ -3,6 +3,7 @@ report columns)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -43,8 +44,10 @@ def run_name(job_overrides: list[str], keys: list[str]) -> str | None:
 def sweep_identity() -> tuple[str | None, str | None, list[str]]:
     """(W&B group, run name, extra tags) of the current Hydra job.
 
-    Multirun: the group is the sweep directory (one group per sweep) and the name lists only
-    the overrides that vary across the sweep. Tags name the experiment, when one is chosen.
+    Multirun: the group names the sweep (its experiment, or the keys it varies) and when it
+    started, e.g. "synthetic_collapse @ 2026-12-02 14:30:05" (one group per sweep, never a
+    filesystem path); the name lists only the overrides that vary across the sweep. A single
+    run of an experiment is grouped under the experiment's name. Tags name the experiment.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -55,13 +58,24 @@ def sweep_identity() -> tuple[str | None, str | None, list[str]]:
     experiment = hc.runtime.choices.get("experiment")
     tags = [f"experiment:{experiment}"] if experiment else []
     if hc.mode != RunMode.MULTIRUN:
-        return None, None, tags
-    sweep_dir = Path(hc.sweep.dir).resolve()
-    try:
-        group = str(sweep_dir.relative_to(Path.cwd()))
-    except ValueError:
-        group = str(sweep_dir)
-    # W&B caps group names at 128 characters; the end of the path is the unique part.
-    group = group[-128:]
-    name = run_name(list(hc.overrides.task), varying_keys(sweep_overrides(sweep_dir)))
-    return group, name or f"job{hc.job.num}", tags
+        return experiment, None, tags
+    sweep_dir = Path(hc.sweep.dir)
+    varying = varying_keys(sweep_overrides(sweep_dir))
+    name = run_name(list(hc.overrides.task), varying)
+    return sweep_group(sweep_dir, experiment, varying), name or f"job{hc.job.num}", tags
+
+
+def sweep_group(sweep_dir: Path, experiment: str | None, varying: list[str]) -> str:
+    """A readable W&B group for one sweep: what it is about, then when it started.
+
+    The default sweep dir .../<YYYY-MM-DD>/<HH-MM-SS.micro> reads as a time stamp; a
+    user-chosen hydra.sweep.dir reads as its last folder name."""
+    swept = [k for k in varying if k != "seed"]
+    what = experiment or (f"sweep {' × '.join(swept)}" if swept else "sweep")
+    leaf, parent = sweep_dir.name, sweep_dir.parent.name
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent) and re.match(r"\d{2}-\d{2}-\d{2}", leaf):
+        when = f"{parent} {leaf[:8].replace('-', ':')}"
+    else:
+        when = leaf
+    # W&B caps group names at 128 characters; the time stamp is the unique part.
+    return f"{what[: 125 - len(when)]} @ {when}"

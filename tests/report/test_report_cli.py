@@ -23,9 +23,11 @@ def _job(sweep: Path, num: int, overrides: list[str], summary: dict, ranks: list
     (job / "config.yaml").write_text("seed: 0\n")
     (job / "summary.json").write_text(json.dumps({"status": "completed", **summary}))
     lines = [
-        {"epoch": e, "rank/fused/effective": r, "rank/m0/effective": r / 2}
+        {"epoch": e, "rank/fused/effective": r, "rank/m0/effective": r / 2,
+         "rank/fused/numerical": 2 * r, "contribution/m0": 0.5, "contribution/m1": 0.1 * e,
+         "val_probe/auroc": 0.9, "val_masked/m0/auroc": 0.4, "val_masked/m1/auroc": 0.9 - 0.1 * e}
         for e, r in enumerate(ranks)
-    ]
+    ]  # fmt: skip
     (job / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
 
 
@@ -36,7 +38,9 @@ def _summary(remedy: str, rate: float, seed: int, auroc: float, extra: dict | No
         "monitor": "auroc", "task": "binary", "best_epoch": 1,
         "test": {"auroc": auroc, "auprc": auroc / 2, "accuracy": 0.9},
         "rank": {"fused": {"effective": 10 * auroc}},
-        "collapse": {"gap": 1 - auroc},
+        "test_masked": {"m0": {"auroc": auroc - 0.2}, "m1": {"auroc": auroc - 0.05}},
+        "unimodal": {"m0": {"auroc": 0.8}, "m1": {"auroc": 0.7}},
+        "collapse": {"gap": 1 - auroc, "strongest": "m0", "weakest": "m1"},
         **(extra or {}),
     }  # fmt: skip
 
@@ -92,11 +96,33 @@ def test_report_tables_match_the_summaries(sweep, capsys):
     assert auroc["method"] == "none" and auroc["n_pairs"] == 6
     assert auroc["p"] == pytest.approx(wilcoxon(wide["ebr"], wide["none"]).pvalue)
 
-    for png in ("test_auroc_vs_missing_rate.png", "rank_curves.png"):
-        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    for stem in ("test_auroc_vs_missing_rate", "rank_curves", "rank_curves_numerical",
+                 "contribution_curves", "masked_vs_missing_rate", "unimodal_vs_fused",
+                 "dashboard"):  # fmt: skip
+        assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (out / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
+        assert "<svg" in (out / f"{stem}.svg").read_text()[:1000]
+    svg = (out / "rank_curves.svg").read_text()
+    # One panel per missing rate, modalities named by role, the band stated.
+    for words in ("missing rate 10%", "missing rate 50%", "m0 (strongest)",
+                  "mean ± std over 2 seeds", "effective rank (dimensions)"):  # fmt: skip
+        assert words in svg, words
+    dashboard = (out / "dashboard.svg").read_text()
+    assert (
+        "the collapse curve (missing rate 50%)" in dashboard
+        and "m0 (strongest) masked" in dashboard
+    )
+    masked = (out / "masked_vs_missing_rate.svg").read_text()
+    assert "strongest (m0) masked" in masked and "weakest (m1) masked" in masked
     page = (out / "report.md").read_text()
     assert "training diverged" in page and "![rank_curves](rank_curves.png)" in page
-    assert "| ebr | **" in capsys.readouterr().out  # the table is printed, best in bold
+    printed = capsys.readouterr().out
+    # The default table holds the collapse numbers, with each metric's direction.
+    assert "collapse/gap ↓" in printed and "test/auroc ↑" in printed
+    # ebr beats none in all 6 (rate, seed) pairs: p = 1/32 < 0.05 after Holm -> bold; the
+    # gap (1 - auroc) is lower for ebr in every pair too.
+    row = next(line for line in printed.splitlines() if line.startswith("| ebr |"))
+    assert row.count("**") == 2 * 3  # test/auroc, test/auprc and collapse/gap
 
 
 def test_rank_vs_beta_and_explicit_options(tmp_path):
@@ -147,3 +173,35 @@ def test_dataset_level_missingness_is_an_axis_not_a_method(tmp_path):
     assert sorted(table.index) == ["muse", "shaspec"]
     assert table.loc["muse", "test/auroc/count"] == 2  # ± over the two audio missing rates
     assert (sweep / "report" / "test_auroc_vs_dataset.source.audio_missing.png").exists()
+
+
+def test_no_bold_without_a_significant_difference(tmp_path):
+    """Two seeds at one rate: 2 pairs can never give p < 0.05, so nothing is bolded even
+    though one method has the higher mean."""
+    sweep = tmp_path / "small"
+    num = 0
+    for remedy, base in (("none", 0.80), ("ebr", 0.85)):
+        for seed in (0, 1):
+            ov = [f"remedy={remedy}", f"seed={seed}"]
+            _job(sweep, num, ov, _summary(remedy, 0.1, seed, base + seed / 100), [3.0, 2.0])
+            num += 1
+    main([str(sweep)])
+    table = (sweep / "report" / "table.md").read_text()
+    assert "**" not in table and "0.8550" in table
+
+
+def test_similarity_heatmap_of_a_distilled_set(tmp_path):
+    import torch
+
+    sweep = tmp_path / "retrieval"
+    for num, remedy in enumerate(("repblend", "none")):
+        _job(sweep, num, [f"remedy={remedy}"], _summary(remedy, 0.0, 0, 0.8), [1.0])
+    sim = torch.eye(20) + 0.1 * torch.rand(20, 20)
+    torch.save({"similarity": sim}, sweep / "0" / "distilled.pt")
+    main([str(sweep), "--metrics", "test/auroc"])
+    out = sweep / "report"
+    assert (out / "similarity_repblend.png").stat().st_size > 1000
+    svg = (out / "similarity_repblend.svg").read_text()
+    assert "caption (text) index" in svg and "image index" in svg
+    assert "similarity target" in svg and "Distilled soft similarity" in svg  # colour bar, title
+    assert not (out / "similarity_none.png").exists()  # no distilled set, no heatmap

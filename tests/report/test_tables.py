@@ -5,7 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mmc.report.tables import formatted, markdown, mean_std, write_table
+from mmc.report.tables import (
+    best_method,
+    formatted,
+    higher_is_better,
+    markdown,
+    mean_std,
+    write_table,
+)
 
 
 def _runs() -> pd.DataFrame:
@@ -40,18 +47,35 @@ def test_one_rate_spreads_over_seeds():
     assert stats.loc["a", ("test/auroc", "std")] == pytest.approx(pd.Series([0.70, 0.72]).std())
 
 
+def test_directions_per_metric():
+    assert higher_is_better("test/auroc") and higher_is_better("test_masked/m0/accuracy")
+    assert higher_is_better("collapse/gap") is False  # a smaller collapse gap is better
+    assert higher_is_better("collapse/fused_strong_masked") is True
+    assert higher_is_better("rank/fused/effective") is None  # describes, does not rank
+    assert higher_is_better("contribution/m0") is None
+    stats = mean_std(_runs(), ["test/auroc"], "missing_rate")
+    assert best_method(stats, "test/auroc") == "b"
+    gaps = stats.rename(columns={"test/auroc": "collapse/gap"})
+    assert best_method(gaps, "collapse/gap") == "a"  # lowest gap
+    assert best_method(stats.rename(columns={"test/auroc": "rank/fused/effective"}),
+                       "rank/fused/effective") is None  # fmt: skip
+
+
 def test_formats(tmp_path):
     stats = mean_std(_runs(), ["test/auroc"], "missing_rate")
-    table = formatted(stats, digits=3)
-    assert table.loc["a", "test/auroc"] == "0.665 ± 0.064"
-    assert table.loc["b", "test/auroc"] == "**0.750 ± 0.071**"  # best AUC in bold
+    plain = formatted(stats, digits=3)
+    assert plain.loc["b", "test/auroc ↑"] == "0.750 ± 0.071"  # nothing bold unless told
+    table = formatted(stats, digits=3, bold={"test/auroc": "b"})
+    assert table.loc["a", "test/auroc ↑"] == "0.665 ± 0.064"
+    assert table.loc["b", "test/auroc ↑"] == "**0.750 ± 0.071**"
     md = markdown(table)
-    assert md.splitlines()[0] == "| method | test/auroc |"
+    assert md.splitlines()[0] == "| method | test/auroc ↑ |"
     assert "| a | 0.665 ± 0.064 |" in md
     md_path, csv_path, tex_path = write_table(
         table, tmp_path / "t", "AUC over missing_rate", raw=stats
     )
     tex = tex_path.read_text()
     assert r"\textbf{0.750 $\pm$ 0.071}" in tex and r"missing\_rate" in tex
+    assert r"test/auroc $\uparrow$" in tex
     csv = pd.read_csv(csv_path, index_col=0)
     assert csv.loc["a", "test/auroc/mean"] == pytest.approx(0.665)  # numbers, not strings
