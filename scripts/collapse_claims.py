@@ -21,6 +21,11 @@ Blocks, in the order they run (the ones that matter most first):
     .venv/bin/python scripts/collapse_claims.py --quick           # smoke test: 1 seed, minutes
     .venv/bin/python scripts/collapse_claims.py --seeds 3         # the table in docs
     .venv/bin/python scripts/collapse_claims.py --report-only     # rebuild the table
+    # blocks in two processes, then one table:
+    .venv/bin/python scripts/collapse_claims.py --blocks A --out outputs/cc/a &
+    .venv/bin/python scripts/collapse_claims.py --blocks B --rates 0.5 --out outputs/cc/b &
+    .venv/bin/python scripts/collapse_claims.py --report-only --rates 0.5 --out outputs/cc/all \
+        --merge outputs/cc/a outputs/cc/b
 
 Quick-mode verdicts are smoke tests, not the ones written in docs.
 """
@@ -205,6 +210,21 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
     }  # fmt: skip
     for m in METHODS:
         lines.append(f"  {m:<10} {per_rate[m]}")
+    lines.append(
+        "The same models under each test-time fill-in (test split with its own missingness):"
+    )
+    for m in METHODS:
+        for r in rates[1:]:
+            cells = []
+            for name in ("none", "zeros", "mean", "nearest", "ebr"):
+                v = [
+                    (get(key_of(m, r, 2, None, s)) or {}).get("substitutions", {}).get(name, {}).get("as_observed", math.nan)
+                    for s in seeds
+                ]  # fmt: skip
+                if not all(math.isnan(x) for x in v):
+                    cells.append(f"{name} {ms(v)}")
+            if cells:
+                lines.append(f"  {m:<10} r={r:g}: " + "  ".join(cells))
     p_raw = {
         "kd>none": wilcoxon_greater(t1["kd"], t1["none"]),
         "ebr>none": wilcoxon_greater(t1["ebr"], t1["none"]),
@@ -390,6 +410,10 @@ def main() -> int:
     ap.add_argument("--blocks", default="ABED", help="which blocks to run, in order")
     ap.add_argument("--out", type=Path, default=REPO / "outputs" / "collapse_claims")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument(
+        "--merge", type=Path, nargs="*", default=[],
+        help="out dirs of parallel harness processes: their runs are merged into --out",
+    )  # fmt: skip
     args = ap.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -400,6 +424,10 @@ def main() -> int:
         METHODS["kd"] += ["remedy.epochs=3", "remedy.teacher_epochs=5"]
         args.seeds = 1
     res = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    for other in args.merge:  # runs of processes that ran blocks in parallel
+        part = json.loads((other / "results.json").read_text())
+        res["runs"].update(part["runs"])
+        res["wall_s"] = max(res.get("wall_s", 0.0), part.get("wall_s", 0.0))
     res.update({
         "setting": args.setting, "seeds": list(range(args.seeds)), "rates": args.rates,
         "betas": args.betas, "modalities": args.modalities, "quick": args.quick,
@@ -417,7 +445,7 @@ def main() -> int:
                     )
                 elif block == "B":
                     plan += [
-                        (m, r, 2, None, s, ["diagnostics.extra=[neurons]"])
+                        (m, r, 2, None, s, ["diagnostics.extra=[neurons,substitutions]"])
                         for r in args.rates
                         for m in METHODS
                     ]
