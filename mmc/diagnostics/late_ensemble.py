@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.diagnostics.evaluate import labelled_metrics, predict
-from mmc.diagnostics.unimodal import observed_rows
+from mmc.engine.unimodal import observed_rows
 
 
 @torch.no_grad()

@@ -10,20 +10,21 @@ decode after fusion training.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from mmc.config.build import build
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
-from mmc.diagnostics.evaluate import labelled_metrics, predict
-from mmc.diagnostics.unimodal import observed_rows, unimodal_model
+from mmc.diagnostics.metrics import task_loss
+from mmc.engine.model import build_encoder
+from mmc.engine.optim import make_optimizer
+from mmc.engine.unimodal import fit_unimodal, observed_rows
+from mmc.models.model import MultimodalModel, make_head
+from mmc.remedies.base import Remedy
 
 
 def train_alone(
@@ -36,26 +37,8 @@ def train_alone(
     seed_offset: int = 7_000_001,
 ) -> tuple[float, nn.Module]:
     """An encoder + head trained on one modality alone: (best val score, that model)."""
-    from mmc.train import make_optimizer, train_epoch
-
-    train, val = observed_rows(data.train, modality), observed_rows(data.val, modality)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed + seed_offset * (1 + data.modalities.index(modality)))
-        model = unimodal_model(cfg, data, modality).to(device)
-        opt = make_optimizer(model.parameters(), cfg.train)
-        best, best_state = -math.inf, copy.deepcopy(model.state_dict())
-        for epoch in range(epochs):
-            train_epoch(model, train, opt, cfg, data.task, epoch, None)
-            score = (
-                labelled_metrics(predict(model, val).logits, val, data.task)[monitor]
-                if len(val)
-                else math.nan
-            )
-            score = -math.inf if math.isnan(score) else score
-            if score > best:
-                best, best_state = score, copy.deepcopy(model.state_dict())
-        model.load_state_dict(best_state)
-    return best, model
+    best, model = fit_unimodal(cfg, data, modality, device, epochs, monitor, seed_offset)
+    return best.score, model
 
 
 @torch.no_grad()
@@ -77,6 +60,11 @@ def _features(
 
 def probe_loss(encoder: nn.Module, data: MultimodalDataset, modality: str) -> float:
     """Test cross-entropy of a linear probe fitted on the frozen encoder's train features."""
+    # heavy: only when the semantic diagnostic is asked for
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
     x_tr, y_tr = _features(encoder, data.train, modality)
     x_te, y_te = _features(encoder, data.test, modality)
     if len(np.unique(y_tr)) < 2 or len(y_te) == 0:
@@ -97,6 +85,11 @@ def semantic_gap(
 
 def probe_metrics(encoder: nn.Module, data: MultimodalDataset, modality: str) -> dict[str, float]:
     """Linear-probe test cross-entropy and accuracy of a frozen encoder (KD student check)."""
+    # heavy: only when a probe is asked for
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
     x_tr, y_tr = _features(encoder, data.train, modality)
     x_te, y_te = _features(encoder, data.test, modality)
     if len(np.unique(y_tr)) < 2 or len(y_te) == 0:
@@ -117,15 +110,8 @@ def train_with_own_loss(
     """The paper's unimodal baseline (§4.1, Fig. 4): the same multimodal model trained with
     the fused task loss *plus* a semantic loss of `modality`'s encoder through its own
     linear classifier. Returns that encoder (to be probed like the multimodal prefix)."""
-    from mmc.diagnostics.metrics import task_loss
-    from mmc.remedies.base import Remedy
-    from mmc.train import build_encoder, make_optimizer
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + 9_000_011)
-        from mmc.config.validate import build
-        from mmc.models.model import MultimodalModel, make_head
-
         encoders = nn.ModuleDict({m: build_encoder(cfg, data, m) for m in data.modalities})
         backbone = build(
             cfg.backbone, "backbone", modalities=data.modalities, dim=cfg.model.dim,

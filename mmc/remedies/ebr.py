@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmc.data.batch import Batch, MultimodalDataset
+from mmc.diagnostics.latent_alignment import latent_alignment
 from mmc.errors import check
 from mmc.remedies.base import Remedy
 from mmc.remedies.grl import reverse_grad
@@ -146,8 +147,6 @@ class ExplicitBasisReallocation(Remedy):
     @torch.no_grad()
     def _track(self) -> None:
         """Discriminator accuracy and same-sample / random-pair cosine on this batch."""
-        from mmc.diagnostics.latent_alignment import latent_alignment
-
         feats, labels = [], []
         for i, m in enumerate(self.modalities):
             g = self.latents[m][self.latent_mask[m]]

@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
+from mmc.diagnostics.metrics import check_monitor
+from mmc.diagnostics.semantic_probe import probe_metrics
+from mmc.engine.unimodal import fit_unimodal
 from mmc.errors import check, choices_error
 from mmc.remedies.base import Remedy
 from mmc.remedies.crd import Embed, MemoryBankNCE, info_nce
@@ -169,9 +172,6 @@ class KnowledgeDistillation(Remedy):
         return curve
 
     def pretrain(self, model: MultimodalModel, data: MultimodalDataset, ctx: RunContext) -> None:
-        from mmc.diagnostics.metrics import check_monitor
-        from mmc.diagnostics.semantic_probe import train_alone
-
         monitor = check_monitor(ctx.cfg.train.monitor, data.task)
         strength, uni = {}, {}
         for m in data.modalities:
@@ -179,9 +179,10 @@ class KnowledgeDistillation(Remedy):
                 bool(data.train.mask[m].any()),
                 f"remedy=kd: modality {m} is never observed in training",
             )
-            strength[m], uni[m] = train_alone(
-                ctx.cfg, data, m, ctx.device, self.teacher_epochs, monitor
+            best, uni[m] = fit_unimodal(
+                ctx.cfg, data, m, ctx.device, self.teacher_epochs, monitor, seed_offset=7_000_001
             )
+            strength[m] = best.score
         ranked = sorted(data.modalities, key=lambda m: strength[m])  # weakest first
         student = ranked[0] if self.student == "auto" else self.student
         if self.teachers == "auto":
@@ -190,8 +191,6 @@ class KnowledgeDistillation(Remedy):
             chosen = [self.teachers] if isinstance(self.teachers, str) else list(self.teachers)
             teachers = [m for m in ranked if m in chosen]
         stages = distillation_stages(teachers, self.order, int(ctx.cfg.seed))
-        from mmc.diagnostics.semantic_probe import probe_metrics
-
         # Did distillation train the student? Its linear-probe metric before and after.
         probe = {"before_distillation": probe_metrics(model.encoders[student], data, student)}
         ctx.logger.info("kd: strengths %s; student %s; stages %s", strength, student, stages)

@@ -1,4 +1,4 @@
-"""`train_retrieval(cfg)`: the retrieval experiment, reached from `mmc.train.train`.
+"""`train_retrieval(cfg)`: the retrieval runner (mmc.train.RUNNERS["retrieval"]).
 
 real training pairs -> (coreset | RepBlend/LoRS distillation | all of them) -> a fresh dual
 encoder trained on that set, validated every epoch (IR/TR@k on the val split picks the best
@@ -11,28 +11,32 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from mmc.config.validate import build
-from mmc.errors import ConfigError, MmcError, check, choices_error
-from mmc.logging.recorder import RunRecorder
+from mmc.config.build import build
+from mmc.engine.loop import Best, check_finite, fit
+from mmc.engine.optim import make_optimizer, make_scheduler
+from mmc.errors import ConfigError, check, choices_error
 from mmc.remedies.base import Remedy
 from mmc.retrieval import coreset as coresets
 from mmc.retrieval.collapse import collapse_metrics, relative_update
 from mmc.retrieval.distill import DistilledSet, Distiller
+from mmc.retrieval.features import load_image
+from mmc.retrieval.karpathy import load_split
 from mmc.retrieval.metrics import retrieval_metrics
 from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
 from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
 from mmc.retrieval.remedy import RepBlend
 from mmc.retrieval.trajectories import expert_bank
-from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
+from mmc.runners.lifecycle import Run
+from mmc.utils.checkpoint import save_atomic
 from mmc.utils.device import select_device
 from mmc.utils.seed import epoch_generator, seed_everything
 
@@ -103,18 +107,13 @@ def train_epoch(
         total += float(loss.detach())
         steps += 1
     mean = total / max(steps, 1)
-    if not math.isfinite(mean):
-        raise MmcError(
-            f"training diverged: the loss became {mean} in epoch {epoch}; lower train.lr (now {cfg.train.lr})"
-        )
+    check_finite(mean, epoch, cfg.train.lr)
     return mean
 
 
 def similarity_image(sim: torch.Tensor, size: int = 100, scale: int = 4):
     """The learned similarity matrix (first `size` pairs) as an RGB uint8 array [H, W, 3],
     min-max scaled through a viridis-like colour ramp, each entry a scale x scale block."""
-    import numpy as np
-
     s = sim[:size, :size].detach().float().cpu().numpy()
     t = (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
     anchors = np.array(
@@ -128,7 +127,7 @@ def similarity_image(sim: torch.Tensor, size: int = 100, scale: int = 4):
 
 
 def _save_png(image, path: Path) -> None:
-    from PIL import Image
+    from PIL import Image  # optional: only for a learned similarity matrix
 
     Image.fromarray(image).save(path)
 
@@ -175,11 +174,6 @@ def encode_pixels(encoder: torch.nn.Module, pixels: torch.Tensor, batch: int) ->
 
 def load_pixels(cfg: DictConfig, image_ids: torch.Tensor, size: int) -> torch.Tensor:
     """The training images `image_ids` (in the feature cache's order), as the encoder sees them."""
-    import numpy as np
-
-    from mmc.retrieval.features import load_image
-    from mmc.retrieval.karpathy import load_split
-
     src = cfg.dataset.source
     root = Path(str(src.root)).expanduser()
     paths = load_split(root, src.name, "train", src.get("max_words", 30)).images
@@ -234,17 +228,13 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
 
 
 # --------------------------------------------------------------------------- the experiment
-def train_retrieval(cfg: DictConfig) -> dict:
-    from mmc.train import _choices, _run_dir, make_optimizer, make_scheduler
-
-    started = time.perf_counter()
+def train_retrieval(cfg: DictConfig, started: float) -> dict:
     check(not cfg.resume, "resume is not supported for retrieval runs yet; start the run again")
-    run_dir = _run_dir(cfg)
-    recorder = RunRecorder(run_dir)
+    run = Run(cfg)
     device = select_device(cfg.device)
     seed_everything(cfg.seed, device)
     remedy = build(cfg.remedy, "remedy")
-    choices = _choices(cfg)
+    choices = run.choices
     if not isinstance(remedy, RepBlend) and type(remedy) is not Remedy:
         raise ConfigError(
             f"remedy={choices['remedy']} does not apply to retrieval data sets; use remedy=none "
@@ -261,24 +251,25 @@ def train_retrieval(cfg: DictConfig) -> dict:
     for name, split in data.splits().items():
         setattr(data, name, split.to(device))
     make_model = make_model_factory(cfg, data)
-    recorder.write_config(cfg)
-    logger = build(cfg.logger, "logger")
-    exit_code = 1
-    try:
-        name = (
-            cfg.name
-            or f"{choices['dataset']}-{choices['remedy']}-{coreset or 'full'}-n{cfg.data.num_pairs}-s{cfg.seed}"
+    run.write_config()
+    with run.active():
+        run.start_logger(
+            *run.name_and_tags(
+                [
+                    choices["dataset"],
+                    choices["remedy"],
+                    coreset or "full",
+                    f"n{cfg.data.num_pairs}",
+                ],
+                skip=("backbone",),
+            )
         )
-        tags = [
-            *cfg.tags,
-            *(f"{g}:{c}" for g, c in choices.items() if g not in ("logger", "backbone")),
-        ]
-        logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
+        logger = run.logger
 
         distilled: DistilledSet | None = None
         similarity = None
         if isinstance(remedy, RepBlend):
-            distilled = distill(cfg, data, remedy, make_model, device, logger, run_dir)
+            distilled = distill(cfg, data, remedy, make_model, device, logger, run.dir)
             pairs = PairSplit(
                 distilled.img, distilled.txt, torch.arange(len(distilled.txt), device=device)
             )
@@ -297,14 +288,14 @@ def train_retrieval(cfg: DictConfig) -> dict:
         init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         opt = make_optimizer(model.parameters(), cfg.train)
         sched = make_scheduler(opt, cfg.train)
-        best = {"score": -math.inf, "epoch": -1, "val": {}}
         bar = tqdm(
             range(cfg.train.epochs),
             desc="train",
             unit="epoch",
             disable=None if cfg.progress else True,
         )
-        for epoch in bar:
+
+        def run_epoch(epoch: int) -> tuple[dict, dict, float]:
             record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
             record["loss/total"] = train_epoch(model, pairs, similarity, opt, cfg, epoch)
             if sched is not None:
@@ -312,26 +303,28 @@ def train_retrieval(cfg: DictConfig) -> dict:
             val = evaluate(model, data.val, cfg.train.eval_batch_size)
             record.update({f"val/{k}": v for k, v in val.items()})
             # Model selection on the validation split (the public code picks on test).
-            if val["r_mean"] >= best["score"] or best["epoch"] < 0:
-                best = {"score": val["r_mean"], "epoch": epoch, "val": val}
-                save_atomic(
-                    {"model": model.state_dict(), "epoch": epoch, "val": val}, run_dir / BEST
-                )
-            save_atomic(
+            return record, val, val["r_mean"]
+
+        def after_epoch(epoch: int, record: dict, best: Best) -> None:
+            if best.epoch == epoch:
+                run.save_best({"model": best.state, "epoch": epoch, "val": best.val})
+            run.save_last(
                 {
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
                     "epoch": epoch,
-                    "best": best,
-                },
-                run_dir / LAST,
+                    "best": best.summary(),
+                }
             )
-            recorder.log(record)
-            logger.log(record, epoch)
-            bar.set_postfix(loss=f"{record['loss/total']:.3f}", r_mean=f"{val['r_mean']:.1f}")
+            run.log(record, epoch)
+            bar.set_postfix(
+                loss=f"{record['loss/total']:.3f}", r_mean=f"{record['val/r_mean']:.1f}"
+            )
+
+        best = fit(model, bar, run_epoch, after_epoch=after_epoch)
         bar.close()
 
-        model.load_state_dict(load(run_dir / BEST, device)["model"])
+        model.load_state_dict(best.state)
         test = evaluate(model, data.test, cfg.train.eval_batch_size)
         collapse = collapse_report(
             model, data, pairs, distilled, cfg.train.eval_batch_size, cfg.seed
@@ -346,15 +339,15 @@ def train_retrieval(cfg: DictConfig) -> dict:
             "seed": cfg.seed,
             "monitor": "r_mean",
             "train_set": {"source": source, "pairs": len(pairs), "soft_similarity": similarity is not None},
-            "best_epoch": best["epoch"],
+            "best_epoch": best.epoch,
             "epochs": cfg.train.epochs,
-            "val": best["val"],
+            "val": best.val,
             "test": test,
             "collapse": collapse,
             "data": data.info,
             "timing": {"total_s": time.perf_counter() - started,
                        "distill_s": distilled.seconds if distilled else 0.0},
-            "run_dir": str(run_dir),
+            "run_dir": str(run.dir),
         }  # fmt: skip
         if distilled is not None:
             summary["distill"] = {
@@ -365,17 +358,11 @@ def train_retrieval(cfg: DictConfig) -> dict:
             }
             if similarity is not None:
                 image = similarity_image(similarity)
-                _save_png(image, run_dir / "similarity.png")
+                _save_png(image, run.dir / "similarity.png")
                 logger.log_image("distill/similarity", image, cfg.train.epochs)
-        recorder.write_summary(summary)
-        from mmc.logging.recorder import flatten
-
-        logger.summary(flatten(summary))
+        run.write_summary(summary)
         print(format_retrieval(summary))
-        exit_code = 0
         return summary
-    finally:
-        logger.finish(exit_code)
 
 
 def collapse_report(

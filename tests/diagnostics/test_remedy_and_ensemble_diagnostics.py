@@ -3,7 +3,7 @@ import torch
 from mmc.data.build import build_dataset
 from mmc.diagnostics.evaluate import labelled_metrics, predict
 from mmc.diagnostics.late_ensemble import ensemble_metrics
-from mmc.diagnostics.unimodal import observed_rows, unimodal_model
+from mmc.engine.unimodal import observed_rows, unimodal_model
 from mmc.train import train
 
 THEORY = ["dataset=synthetic_theory", "model.dim=16", "model.head_hidden=8"]

@@ -21,7 +21,7 @@ def tiny_model(compose, tmp_path):
     """tiny_model(*overrides) -> (cfg, data, model, ctx) with the remedy set up."""
     from mmc.context import RunContext
     from mmc.data.build import build_dataset
-    from mmc.train import build_model
+    from mmc.engine.model import build_model
 
     def _make(*overrides: str):
         cfg = compose(*SMALL, *overrides, run_dir=tmp_path)

@@ -66,7 +66,7 @@ def test_kd_distils_into_the_weakest_in_the_configured_order(compose, tmp_path, 
         run_dir=tmp_path,
     )  # fmt: skip
     from mmc.data.build import build_dataset
-    from mmc.train import build_model
+    from mmc.engine.model import build_model
 
     captured = {}
     real_build = build_model
@@ -75,7 +75,7 @@ def test_kd_distils_into_the_weakest_in_the_configured_order(compose, tmp_path, 
         captured["model"] = real_build(cfg, data)
         return captured["model"]
 
-    monkeypatch.setattr("mmc.train.build_model", keep)
+    monkeypatch.setattr("mmc.runners.classification.build_model", keep)
     train(cfg)
     report = captured["model"].remedy.report
     strength = report["strength"]
