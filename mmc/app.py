@@ -19,6 +19,8 @@ from mmc.config.compose import compose_config
 from mmc.config.schema import register_configs
 from mmc.config.validate import validate_config
 from mmc.errors import MmcError, fail
+from mmc.runners.lifecycle import GROUPS, choices
+from mmc.runners.select import check_runner
 from mmc.sweep.devices import device_for_job, register_resolvers
 from mmc.sweep.jobs import in_multirun, run_sweep_job
 from mmc.train import train
@@ -69,6 +71,9 @@ def validate_command_line(argv: list[str]) -> None:
         if cfg.resume:
             continue  # the saved config is validated when the run resumes
         validate_config(cfg)
+        # Option names as typed (remedy=kd), over the class names compose alone can give.
+        typed = dict(o.split("=", 1) for o in job if "=" in o and o.split("=", 1)[0] in GROUPS)
+        check_runner(cfg, {**choices(cfg), **typed})
         select_device(cfg.device)
         if cfg.devices:  # fail before launching, not once per job
             device_for_job(cfg.devices, 0)

@@ -1,7 +1,8 @@
 """`train(cfg)`: one experiment, whatever its task.
 
-The saved config is reloaded for `resume=`, the config is checked, and the runner of the
-data set's task (RUNNERS) runs it on the shared lifecycle (mmc/runners/lifecycle.py).
+The saved config is reloaded for `resume=`, the config is checked (values, then what the
+runner of the data set's task can use), and that runner (RUNNERS) runs it on the shared
+lifecycle (mmc/runners/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from omegaconf import DictConfig
 from mmc.config.validate import validate_config
 from mmc.retrieval.run import train_retrieval
 from mmc.runners.classification import train_classification
-from mmc.runners.lifecycle import resumed_config
+from mmc.runners.lifecycle import choices, resumed_config
+from mmc.runners.select import check_runner
 
-# dataset.task -> runner(cfg, started) -> summary. Every other task (unset, mortality,
-# readmission, ...) is a classification task of the fusion runner.
-RUNNERS: dict[str, Callable[[DictConfig, float], dict]] = {"retrieval": train_retrieval}
+# runner name (mmc/runners/select.py picks it from dataset.task) -> runner(cfg, started).
+RUNNERS: dict[str, Callable[[DictConfig, float], dict]] = {
+    "classification": train_classification,
+    "retrieval": train_retrieval,
+}
 
 
 def train(cfg: DictConfig) -> dict:
@@ -27,4 +31,5 @@ def train(cfg: DictConfig) -> dict:
     if cfg.resume:
         cfg = resumed_config(cfg)
     validate_config(cfg)
-    return RUNNERS.get(cfg.dataset.get("task"), train_classification)(cfg, started)
+    runner = check_runner(cfg, choices(cfg))
+    return RUNNERS[runner.name](cfg, started)

@@ -58,7 +58,7 @@ EBR = [
 METHODS = {
     "none": ["remedy=none"],
     "kd": [
-        "remedy=kd", "remedy.objective=infonce", "remedy.epochs=20", "remedy.teacher_epochs=20",
+        "remedy=kd", "remedy.objective=infonce", "remedy.epochs=20",
     ],
     "ebr": [*EBR, "substitution=ebr"],
     "ebr+align": [*EBR, "remedy.align=1.0", "substitution=ebr"],
@@ -435,7 +435,7 @@ def main() -> int:
     setting = list(SETTINGS[args.setting])
     if args.quick:
         setting += ["train.epochs=10", "dataset.source.n_train=500"]
-        METHODS["kd"] += ["remedy.epochs=3", "remedy.teacher_epochs=5"]
+        METHODS["kd"] += ["remedy.epochs=3"]
         args.seeds = 1
     res = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     for other in args.merge:  # runs of processes that ran blocks in parallel

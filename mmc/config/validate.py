@@ -37,6 +37,10 @@ def validate_config(cfg: DictConfig) -> None:
         raise choices_error("train.scheduler", t.scheduler, list(SCHEDULERS))
     check(g.every >= 0, f"diagnostics.every={g.every} must be >= 0 (0 = only at the end)")
     check(g.probe_size >= 2, f"diagnostics.probe_size={g.probe_size} must be at least 2")
+    check(
+        g.unimodal_patience is None or g.unimodal_patience >= 1,
+        f"diagnostics.unimodal_patience={g.unimodal_patience} must be >= 1 (or null: no early stop)",
+    )
     check(g.rank_rtol > 0, f"diagnostics.rank_rtol={g.rank_rtol} must be > 0")
     check_extra(g.extra)
     check(

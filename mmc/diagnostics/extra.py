@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import torch
@@ -48,10 +48,10 @@ from mmc.diagnostics.semantic_probe import (
     probe_loss,
     probe_metrics,
     semantic_gap,
-    train_alone,
     train_with_own_loss,
 )
 from mmc.diagnostics.vif import average_vif, modality_vif
+from mmc.engine.unimodal import UnimodalReferences
 from mmc.errors import choices_error
 from mmc.remedies.ebr import ExplicitBasisReallocation
 from mmc.remedies.kd import KnowledgeDistillation
@@ -67,22 +67,12 @@ class EndOfRun:
     data: MultimodalDataset
     test_pred: Predictions
     monitor: str
-    unimodal: dict  # modality -> unimodal test metrics (empty when not trained)
-    device: torch.device
-    _alone: dict = field(default_factory=dict)
+    unimodal: dict  # modality -> unimodal test metrics (empty when not asked for)
+    references: UnimodalReferences
 
     @cached_property
     def embeddings(self) -> dict[str, Tensor]:
         return adapted_embeddings(self.model, self.test_pred.split)
-
-    def trained_alone(self, m: str) -> nn.Module:
-        """Modality `m`'s encoder + head trained alone (once per run)."""
-        if m not in self._alone:
-            epochs = self.cfg.diagnostics.unimodal_epochs or self.cfg.train.epochs
-            self._alone[m] = train_alone(self.cfg, self.data, m, self.device, epochs, self.monitor)[
-                1
-            ]
-        return self._alone[m]
 
     def weakest(self) -> str:
         scores = {m: r.get(self.monitor, math.nan) for m, r in self.unimodal.items()}
@@ -108,14 +98,14 @@ def cka(r: EndOfRun) -> dict:
 
 def semantic(r: EndOfRun) -> dict:
     weak = r.weakest()
-    return semantic_gap(r.model, r.data, weak, r.trained_alone(weak))
+    return semantic_gap(r.model, r.data, weak, r.references.model(weak))
 
 
 def polysemanticity_entropy(r: EndOfRun) -> dict:
     if not isinstance(r.model.backbone, ConcatFusion):
         # Other backbones do not feed the head one block per modality.
         return {"cross_entropy": math.nan, "note": "needs backbone=concat"}
-    heads = {m: r.trained_alone(m).head for m in r.data.modalities}
+    heads = {m: r.references.model(m).head for m in r.data.modalities}
     return polysemanticity(r.model.head, heads, r.data.modalities, seed=r.cfg.seed)
 
 
@@ -124,7 +114,7 @@ def patterns(r: EndOfRun) -> dict:
 
 
 def ensemble(r: EndOfRun) -> dict:
-    return late_ensemble(r.data, {m: r.trained_alone(m) for m in r.data.modalities}, r.monitor)
+    return late_ensemble(r.data, {m: r.references.model(m) for m in r.data.modalities}, r.monitor)
 
 
 def neurons(r: EndOfRun) -> dict:
@@ -135,7 +125,7 @@ def neurons(r: EndOfRun) -> dict:
 
 def semantic_paper(r: EndOfRun) -> dict:
     weak = r.weakest()
-    base = train_with_own_loss(r.cfg, r.data, weak, r.device, r.cfg.train.epochs)
+    base = train_with_own_loss(r.cfg, r.data, weak, r.references.device, r.cfg.train.epochs)
     prefix = probe_loss(r.model.encoders[weak], r.data, weak)
     baseline = probe_loss(base, r.data, weak)
     return {"modality": weak, "prefix": prefix, "unimodal": baseline, "gap": prefix - baseline}
@@ -154,7 +144,7 @@ def substitutions(r: EndOfRun) -> dict:
         for name in names:
             sub = make_substitution(name, model)
             if sub is not None:
-                sub.fit(model, data, r.device)
+                sub.fit(model, data, r.references.device)
             model.substitution = sub
             out[name] = {
                 m: masked_metrics(model, pred, data.task, m)[r.monitor] for m in data.modalities
@@ -233,10 +223,10 @@ def extra_diagnostics(
     test_pred: Predictions,
     monitor: str,
     unimodal: dict,
-    device: torch.device,
+    references: UnimodalReferences,
 ) -> dict:
     names = set(cfg.diagnostics.extra)
-    run = EndOfRun(cfg, model, data, test_pred, monitor, unimodal, device)
+    run = EndOfRun(cfg, model, data, test_pred, monitor, unimodal, references)
     out = remedy_diagnostics(run)
     out.update({name: fn(run) for name, fn in EXTRA.items() if name in names})
     return out

@@ -2,7 +2,7 @@
 
 The *multimodal prefix* is a modality's encoder inside the fused model (trained only through
 the fusion head); the *unimodal baseline* is the same encoder architecture trained on that
-modality's own task loss alone. Each is frozen, a logistic-regression probe is fitted on its
+modality's own task loss alone (the run's unimodal reference, mmc/engine/unimodal.py). Each is frozen, a logistic-regression probe is fitted on its
 training-split representation, and the semantic loss is the probe's cross-entropy on the
 test split. gap = prefix - unimodal: how much harder the modality's label information is to
 decode after fusion training.
@@ -22,23 +22,9 @@ from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.diagnostics.metrics import task_loss
 from mmc.engine.model import build_encoder
 from mmc.engine.optim import make_optimizer
-from mmc.engine.unimodal import fit_unimodal, observed_rows
+from mmc.engine.unimodal import observed_rows
 from mmc.models.model import MultimodalModel, make_head
 from mmc.remedies.base import Remedy
-
-
-def train_alone(
-    cfg: DictConfig,
-    data: MultimodalDataset,
-    modality: str,
-    device: torch.device,
-    epochs: int,
-    monitor: str,
-    seed_offset: int = 7_000_001,
-) -> tuple[float, nn.Module]:
-    """An encoder + head trained on one modality alone: (best val score, that model)."""
-    best, model = fit_unimodal(cfg, data, modality, device, epochs, monitor, seed_offset)
-    return best.score, model
 
 
 @torch.no_grad()

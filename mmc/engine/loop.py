@@ -94,6 +94,7 @@ class Best:
     epoch: int = -1
     val: dict = field(default_factory=dict)
     state: dict[str, Tensor] = field(default_factory=dict)
+    epochs_run: int = 0  # epochs this fit ran (fewer than asked when it stopped early)
 
     def summary(self) -> dict:
         """What checkpoints and summaries record (the state is saved on its own)."""
@@ -128,7 +129,8 @@ def fit(
         score = -math.inf if math.isnan(score) else score
         if score > best.score or (later_ties and score == best.score) or best.epoch < 0:
             state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            best = Best(score, epoch, val, state)
+            best = Best(score, epoch, val, state, best.epochs_run)
+        best.epochs_run += 1
         if after_epoch is not None:
             after_epoch(epoch, record, best)
         if patience is not None and epoch - best.epoch >= patience:

@@ -6,6 +6,8 @@ baseline are all this model.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from omegaconf import DictConfig
 from torch import nn
@@ -66,3 +68,55 @@ def fit_unimodal(
         best = fit(model, range(epochs), run_epoch, later_ties=False, patience=patience)
         model.load_state_dict(best.state)
     return best, model
+
+
+# Seed offset of the references: the stream the summary's unimodal baselines always used.
+REFERENCE_SEED_OFFSET = 1_000_003
+
+
+class UnimodalReferences:
+    """Each modality's model trained alone, at most once per run, shared by every reader.
+
+    The summary's unimodal strengths and collapse numbers, the KD teachers (and the student
+    choice they make) and the semantic / polysemanticity diagnostics all read the same
+    model. Trained for `diagnostics.unimodal_epochs` (default `train.epochs`), stopping
+    early after `diagnostics.unimodal_patience` epochs without a better validation score.
+    """
+
+    def __init__(
+        self, cfg: DictConfig, data: MultimodalDataset, device: torch.device, monitor: str
+    ) -> None:
+        self.cfg, self.data, self.device, self.monitor = cfg, data, device, monitor
+        self.epochs = cfg.diagnostics.unimodal_epochs or cfg.train.epochs
+        self.patience = cfg.diagnostics.unimodal_patience
+        self._fitted: dict[str, tuple[Best, MultimodalModel]] = {}
+
+    def fitted(self, modality: str) -> tuple[Best, MultimodalModel]:
+        """(best validation epoch, the model at that epoch); trained on first use."""
+        if modality not in self._fitted:
+            self._fitted[modality] = fit_unimodal(
+                self.cfg, self.data, modality, self.device, self.epochs, self.monitor,
+                REFERENCE_SEED_OFFSET, self.patience,
+            )  # fmt: skip
+        return self._fitted[modality]
+
+    def model(self, modality: str) -> MultimodalModel:
+        return self.fitted(modality)[1]
+
+    def val_score(self, modality: str) -> float:
+        return self.fitted(modality)[0].score
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """Per reference trained: its best epoch and the epochs it ran (early stopping)."""
+        return {
+            m: {"best_epoch": best.epoch, "epochs_run": best.epochs_run}
+            for m, (best, _) in self._fitted.items()
+        }
+
+    def test_metrics(self, modality: str) -> dict[str, float]:
+        """Test metrics of the reference; NaN when a split has no row observing `modality`."""
+        splits = {s: observed_rows(t, modality) for s, t in self.data.splits().items()}
+        if min(len(t) for t in splits.values()) == 0:
+            return {k: math.nan for k in ("accuracy", self.monitor)}
+        test = splits["test"]
+        return labelled_metrics(predict(self.model(modality), test).logits, test, self.data.task)

@@ -1,26 +1,21 @@
 """`remedy=repblend`: the distillation settings, as a remedy the config system can build.
 
-The retrieval runner (mmc.retrieval.run) reads them; the classification loop cannot use
-them, so `setup` there is a clear error naming the data sets it applies to.
+The retrieval runner (mmc.retrieval.run) reads them. It is not a `Remedy` (nothing here hooks
+into the fusion loop); `runner = "retrieval"` is what mmc/runners/select.py checks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from mmc.errors import ConfigError
-from mmc.remedies.base import Remedy
 from mmc.retrieval.distill import DistillSettings
 
-if TYPE_CHECKING:
-    from mmc.context import RunContext
-
-RETRIEVAL_DATASETS = ("flickr30k", "mscoco", "synthetic_pairs")
 SPACES = ("feature", "pixel")
 INITS = ("random", "herding", "kcenter")
 
 
-class RepBlend(Remedy):
+class RepBlend:
+    runner = "retrieval"
+
     def __init__(
         self,
         iterations: int = 3000,
@@ -49,7 +44,6 @@ class RepBlend(Remedy):
         expert_dir: str = "outputs/experts",
         init: str = "random",
     ) -> None:
-        super().__init__()
         if space not in SPACES:
             raise ConfigError(
                 f"remedy.space={space!r} is not valid; use one of: {', '.join(SPACES)}"
@@ -85,10 +79,3 @@ class RepBlend(Remedy):
             "keep": min(expert_train_epochs, max_start_epoch + expert_epochs),
         }
         self.expert_dir = expert_dir
-
-    def setup(self, model, data, ctx: RunContext) -> None:
-        name = ctx.cfg.dataset.get("name", "this data set")
-        raise ConfigError(
-            f"remedy=repblend distils image–text retrieval data sets (dataset="
-            f"{', '.join(RETRIEVAL_DATASETS)}); dataset={name} is a classification data set"
-        )

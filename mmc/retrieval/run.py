@@ -23,8 +23,7 @@ from tqdm import tqdm
 from mmc.config.build import build
 from mmc.engine.loop import Best, check_finite, fit
 from mmc.engine.optim import make_optimizer, make_scheduler
-from mmc.errors import ConfigError, check, choices_error
-from mmc.remedies.base import Remedy
+from mmc.errors import check, choices_error
 from mmc.retrieval import coreset as coresets
 from mmc.retrieval.collapse import collapse_metrics, relative_update
 from mmc.retrieval.distill import DistilledSet, Distiller
@@ -36,11 +35,13 @@ from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
 from mmc.retrieval.remedy import RepBlend
 from mmc.retrieval.trajectories import expert_bank
 from mmc.runners.lifecycle import Run
-from mmc.utils.checkpoint import save_atomic
+from mmc.utils.checkpoint import BEST, load, save_atomic
 from mmc.utils.device import select_device
-from mmc.utils.seed import epoch_generator, seed_everything
+from mmc.utils.seed import epoch_generator, rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger("mmc")
+# The training set a distillation produced, as training uses it: `resume=` reloads it.
+DISTILLED_SET = "checkpoints/distilled_set.pt"
 
 
 # --------------------------------------------------------------------------- pieces
@@ -229,17 +230,14 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
 
 # --------------------------------------------------------------------------- the experiment
 def train_retrieval(cfg: DictConfig, started: float) -> dict:
-    check(not cfg.resume, "resume is not supported for retrieval runs yet; start the run again")
     run = Run(cfg)
+    done = run.completed_summary()
+    if done is not None:
+        return done
     device = select_device(cfg.device)
     seed_everything(cfg.seed, device)
-    remedy = build(cfg.remedy, "remedy")
-    choices = run.choices
-    if not isinstance(remedy, RepBlend) and type(remedy) is not Remedy:
-        raise ConfigError(
-            f"remedy={choices['remedy']} does not apply to retrieval data sets; use remedy=none "
-            "(optionally with data.coreset=random|herding|kcenter) or remedy=repblend"
-        )
+    remedy = build(cfg.remedy, "remedy")  # none or repblend (mmc.runners.select checked)
+    choices = {g: c for g, c in run.choices.items() if g != "backbone"}
     coreset = cfg.data.get("coreset")
     if coreset is not None and coreset not in coresets.METHODS:
         raise choices_error("data.coreset", coreset, ["null", *coresets.METHODS])
@@ -268,8 +266,13 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
 
         distilled: DistilledSet | None = None
         similarity = None
-        if isinstance(remedy, RepBlend):
+        saved_set = run.dir / DISTILLED_SET
+        if isinstance(remedy, RepBlend) and run.resuming and saved_set.exists():
+            distilled = DistilledSet(**load(saved_set, device))  # distilled before the stop
+        elif isinstance(remedy, RepBlend):
             distilled = distill(cfg, data, remedy, make_model, device, logger, run.dir)
+            save_atomic(vars(distilled), saved_set)
+        if distilled is not None:
             pairs = PairSplit(
                 distilled.img, distilled.txt, torch.arange(len(distilled.txt), device=device)
             )
@@ -288,12 +291,20 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
         init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         opt = make_optimizer(model.parameters(), cfg.train)
         sched = make_scheduler(opt, cfg.train)
+        start_epoch, best = 0, Best()
+        if run.resuming:
+            ckpt = run.load_last(device)
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            start_epoch = ckpt["epoch"] + 1
+            best = Best(**ckpt["best"], state=load(run.dir / BEST, device)["model"])
         bar = tqdm(
-            range(cfg.train.epochs),
-            desc="train",
-            unit="epoch",
-            disable=None if cfg.progress else True,
-        )
+            range(start_epoch, cfg.train.epochs), initial=start_epoch, total=cfg.train.epochs,
+            desc="train", unit="epoch", disable=None if cfg.progress else True,
+        )  # fmt: skip
 
         def run_epoch(epoch: int) -> tuple[dict, dict, float]:
             record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
@@ -312,6 +323,8 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
                 {
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "rng": rng_state(),
                     "epoch": epoch,
                     "best": best.summary(),
                 }
@@ -321,7 +334,7 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
                 loss=f"{record['loss/total']:.3f}", r_mean=f"{record['val/r_mean']:.1f}"
             )
 
-        best = fit(model, bar, run_epoch, after_epoch=after_epoch)
+        best = fit(model, bar, run_epoch, best=best, after_epoch=after_epoch)
         bar.close()
 
         model.load_state_dict(best.state)

@@ -3,7 +3,8 @@
 build data (with simulated missingness/noise) -> build encoders, fusion backbone, head and
 remedy -> optional remedy pretraining stage -> epochs of [train steps, validation, collapse
 diagnostics, checkpoints, logging] -> best checkpoint on the test split, with each modality
-masked in turn -> unimodal baselines -> summary.json.
+masked in turn -> unimodal references (trained once, shared with KD and the diagnostics)
+-> summary.json.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from mmc.diagnostics.evaluate import (
 from mmc.diagnostics.extra import extra_diagnostics
 from mmc.diagnostics.metrics import check_monitor
 from mmc.diagnostics.summary import collapse_numbers, format_summary
-from mmc.diagnostics.unimodal import train_unimodal
 from mmc.engine.loop import Best, fit, train_epoch
 from mmc.engine.model import build_model
 from mmc.engine.optim import make_optimizer, make_scheduler
+from mmc.engine.unimodal import UnimodalReferences
 from mmc.remedies.substitution import make_substitution
 from mmc.runners.lifecycle import Run
 from mmc.utils.device import autocast_dtype, select_device
@@ -66,7 +67,10 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
     run.write_config()
 
     with run.active():
-        ctx = RunContext(cfg, device, run.dir, log=lambda d: None, logger=log)
+        references = UnimodalReferences(cfg, data, device, monitor)
+        ctx = RunContext(
+            cfg, device, run.dir, log=lambda d: None, logger=log, references=references
+        )
         model.remedy.setup(model, data, ctx)
         model.to(device)
         opt = make_optimizer(model.parameters(), cfg.train)
@@ -178,8 +182,8 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
         )
         unimodal = {}
         if cfg.diagnostics.unimodal:
-            unimodal = {m: train_unimodal(cfg, data, m, monitor, device) for m in data.modalities}
-        extra = extra_diagnostics(cfg, model, data, test_pred, monitor, unimodal, device)
+            unimodal = {m: references.test_metrics(m) for m in data.modalities}
+        extra = extra_diagnostics(cfg, model, data, test_pred, monitor, unimodal, references)
 
         history = run.recorder.read_metrics()
         total = time.perf_counter() - started
@@ -203,6 +207,7 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
             "contribution": {m: final_diag[f"contribution/{m}"] for m in data.modalities},
             "rank": _nested(final_diag, "rank/"),
             "unimodal": unimodal,
+            "unimodal_training": references.report(),
             "extra": extra,
             "collapse": collapse_numbers(unimodal, test_masked, test, monitor, data.info),
             "data": dict(data.info),

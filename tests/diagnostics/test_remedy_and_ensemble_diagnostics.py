@@ -51,7 +51,7 @@ def test_kd_reports_the_students_probe_before_after_distillation_and_after_fusio
     compose, tmp_path
 ):
     cfg = compose(
-        "remedy=kd", "remedy.epochs=1", "remedy.teacher_epochs=2", "remedy.nce_negatives=64",
+        "remedy=kd", "remedy.epochs=1", "diagnostics.unimodal_epochs=2", "remedy.nce_negatives=64",
         "dataset.source.n_train=300", "model.dim=16", "diagnostics.unimodal=false",
         run_dir=tmp_path,
     )  # fmt: skip

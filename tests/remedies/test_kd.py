@@ -9,7 +9,12 @@ from mmc.remedies.kd import KnowledgeDistillation, distillation_stages
 from mmc.train import train
 from tests.remedies.conftest import SMALL
 
-KD_FAST = ["remedy=kd", "remedy.epochs=1", "remedy.teacher_epochs=2", "remedy.nce_negatives=64"]
+KD_FAST = [
+    "remedy=kd",
+    "remedy.epochs=1",
+    "diagnostics.unimodal_epochs=2",
+    "remedy.nce_negatives=64",
+]
 
 
 def test_distillation_stages_follow_the_order_option():
