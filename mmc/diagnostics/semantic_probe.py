@@ -14,10 +14,17 @@ import math
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
+from mmc.config.build import build
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
+from mmc.diagnostics.metrics import task_loss
+from mmc.engine.model import build_encoder
+from mmc.engine.optim import make_optimizer
 from mmc.engine.unimodal import observed_rows
+from mmc.models.model import MultimodalModel, make_head
+from mmc.remedies.base import Remedy
 
 
 @torch.no_grad()
@@ -60,3 +67,60 @@ def semantic_gap(
     prefix = probe_loss(model.encoders[modality], data, modality)
     alone = probe_loss(unimodal.encoders[modality], data, modality)
     return {"modality": modality, "prefix": prefix, "unimodal": alone, "gap": prefix - alone}
+
+
+def probe_metrics(encoder: nn.Module, data: MultimodalDataset, modality: str) -> dict[str, float]:
+    """Linear-probe test cross-entropy and accuracy of a frozen encoder (KD student check)."""
+    # heavy: only when a probe is asked for
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
+    x_tr, y_tr = _features(encoder, data.train, modality)
+    x_te, y_te = _features(encoder, data.test, modality)
+    if len(np.unique(y_tr)) < 2 or len(y_te) == 0:
+        return {"ce": math.nan, "accuracy": math.nan}
+    scaler = StandardScaler().fit(x_tr)
+    probe = LogisticRegression(max_iter=500).fit(scaler.transform(x_tr), y_tr)
+    x_te = scaler.transform(x_te)
+    proba = probe.predict_proba(x_te)
+    return {
+        "ce": float(log_loss(y_te, proba, labels=probe.classes_)),
+        "accuracy": float((probe.predict(x_te) == y_te).mean()),
+    }
+
+
+def train_with_own_loss(
+    cfg: DictConfig, data: MultimodalDataset, modality: str, device: torch.device, epochs: int
+) -> nn.Module:
+    """The paper's unimodal baseline (§4.1, Fig. 4): the same multimodal model trained with
+    the fused task loss *plus* a semantic loss of `modality`'s encoder through its own
+    linear classifier. Returns that encoder (to be probed like the multimodal prefix)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + 9_000_011)
+        encoders = nn.ModuleDict({m: build_encoder(cfg, data, m) for m in data.modalities})
+        backbone = build(
+            cfg.backbone, "backbone", modalities=data.modalities, dim=cfg.model.dim,
+            num_outputs=data.num_outputs,
+        )  # fmt: skip
+        head = make_head(backbone.out_dim, cfg.model.head_hidden, data.num_outputs, 0.0)
+        model = MultimodalModel(encoders, backbone, head, Remedy()).to(device)
+        own = nn.Linear(cfg.model.dim, data.num_outputs).to(device)
+        opt = make_optimizer([*model.parameters(), *own.parameters()], cfg.train)
+        gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 13)
+        for _ in range(epochs):
+            model.train()
+            for b in data.train.iter_batches(cfg.train.batch_size, shuffle=True, generator=gen):
+                enc = model.encode(b.x, b.mask)
+                out = model.fuse(enc, b.mask, b)
+                loss = task_loss(out.logits, b.y, b.labelled, data.task, False)
+                seen = b.mask[modality]
+                if bool((seen & b.labelled).any()):
+                    own_logits = own(enc[modality][seen]).squeeze(-1)
+                    loss = loss + task_loss(
+                        own_logits, b.y[seen], b.labelled[seen], data.task, False
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+    return model.encoders[modality]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
+from mmc.diagnostics.semantic_probe import probe_metrics
 from mmc.errors import check, choices_error
 from mmc.logging.progress import phase
 from mmc.remedies.base import Remedy
@@ -184,6 +185,8 @@ class KnowledgeDistillation(Remedy):
             chosen = [self.teachers] if isinstance(self.teachers, str) else list(self.teachers)
             teachers = [m for m in ranked if m in chosen]
         stages = distillation_stages(teachers, self.order, int(ctx.cfg.seed))
+        # Did distillation train the student? Its linear-probe metric before and after.
+        probe = {"before_distillation": probe_metrics(model.encoders[student], data, student)}
         ctx.logger.info("kd: strengths %s; student %s; stages %s", strength, student, stages)
         curves = []
         for i, stage in enumerate(stages):
@@ -192,6 +195,8 @@ class KnowledgeDistillation(Remedy):
             curves.append(curve)
             for e, v in enumerate(curve):
                 ctx.log({"kd/stage": i, "kd/epoch": e, "kd/loss": v})
+        probe["after_distillation"] = probe_metrics(model.encoders[student], data, student)
+        ctx.logger.info("kd: student %s probe %s", student, probe)
         if self.init_teachers:
             for t in teachers:
                 model.encoders[t].load_state_dict(uni[t].encoders[t].state_dict())
@@ -202,4 +207,5 @@ class KnowledgeDistillation(Remedy):
             "teachers": teachers,
             "stages": stages,
             "losses": curves,
+            "student_probe": probe,
         }

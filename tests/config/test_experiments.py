@@ -64,6 +64,7 @@ def data_overrides(tmp_path_factory) -> dict[str, list[str]]:
         np.save(avmnist / f"{split}_labels.npy", np.arange(n) % 10)
     return {
         "synthetic": [o for o in TINY if o.startswith("dataset.")],
+        "synthetic_theory": [o for o in TINY if o.startswith("dataset.")],
         # The demo has no notes (MIMIC-IV-Note is a separate module): leave them out, since
         # KD refuses a modality that is never observed.
         "mimic": [
