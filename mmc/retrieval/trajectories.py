@@ -17,6 +17,7 @@ from torch import Tensor
 
 from mmc.retrieval.model import DualEncoder, contrastive_loss
 from mmc.retrieval.pairs import PairSplit
+from mmc.retrieval.progress import Progress
 
 log = logging.getLogger("mmc")
 Snapshot = dict[str, Tensor]
@@ -43,12 +44,16 @@ def train_expert(
     batch_size: int,
     keep: int,
     generator: torch.Generator,
+    final: bool = False,
+    desc: str = "expert",
 ) -> list[Snapshot]:
-    """Plain SGD (no momentum) on the symmetric contrastive loss; snapshots of epochs 0..keep."""
+    """Plain SGD (no momentum) on the symmetric contrastive loss; snapshots of epochs 0..keep
+    (and, with `final`, the last epoch's as the last element)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr)
     snaps = [snapshot(model)]
     device = data.txt.device
+    progress = Progress(epochs, desc, unit="epoch", every=1)
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(data), generator=generator).to(device)
@@ -60,6 +65,10 @@ def train_expert(
             opt.step()
         if len(snaps) <= keep:
             snaps.append(snapshot(model))
+        progress.step()
+    progress.close()
+    if final:
+        snaps.append(snapshot(model))
     return snaps
 
 
@@ -108,7 +117,7 @@ def expert_bank(
             model = make_model().to(device)
             snaps = train_expert(
                 model, data, settings["epochs"], settings["lr"], settings["batch_size"],
-                settings["keep"], gen,
+                settings["keep"], gen, desc=f"expert {i + 1}/{settings['num_experts']}",
             )  # fmt: skip
             tmp = path.with_suffix(".tmp")
             torch.save(snaps, tmp)

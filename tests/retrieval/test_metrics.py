@@ -1,3 +1,5 @@
+import math
+
 import torch
 
 from mmc.retrieval.collapse import (
@@ -33,3 +35,24 @@ def test_collapse_metrics_on_known_geometry():
     assert concentration_ratio(same, reference_mean=0.5) == 1.0
     assert concentration_ratio(spread, reference_mean=0.5) == 0.0
     assert relative_update(2 * spread, spread) == 1.0
+
+
+def test_ties_count_against_the_query_constant_embeddings_score_chance():
+    # 100 images, 5 captions each, every embedding identical: every score ties. The old
+    # rule (a tie is a hit) gave 100 on every recall; a random tie-break gives chance.
+    n, c = 100, 5
+    txt2img = torch.arange(n).repeat_interleave(c)
+    m = retrieval_metrics(torch.ones(n, 8), torch.ones(n * c, 8), txt2img)
+    for k in (1, 5, 10):
+        assert abs(m[f"ir@{k}"] - 100.0 * k / n) < 1e-6  # own image uniform among N
+        # TR: 5 own among 500 captions; P(some own in the first k) = 1 - C(495,k)/C(500,k).
+        p_none = math.comb(n * c - c, k) / math.comb(n * c, k)
+        assert abs(m[f"tr@{k}"] - 100.0 * (1 - p_none)) < 1e-6
+
+
+def test_a_tie_between_own_and_other_item_is_half_a_hit_at_1():
+    img = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # two identical images
+    txt = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    m = retrieval_metrics(img, txt, torch.tensor([0, 1]), ks=(1, 2))
+    # Each caption scores both images equally: a coin flip @1, certain @2.
+    assert m["ir@1"] == 50.0 and m["ir@2"] == 100.0
