@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def reference_model(
         )  # fmt: skip
         state = snaps[-1]
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.parent / f"{path.name}.{os.getpid()}.tmp"  # concurrent runs
         torch.save(state, tmp)
         tmp.replace(path)
         log.info("reference model for the collapse metrics -> %s", path)

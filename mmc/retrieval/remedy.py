@@ -32,7 +32,7 @@ class RepBlend(Remedy):
         expert_epochs: int = 1,
         lr_img: float | None = None,
         lr_txt: float | None = None,
-        lr_lr: float = 1e-2,
+        lr_lr: float | None = None,
         lr_sim: float | None = None,
         momentum: float = 0.5,
         syn_lr_init: float = 0.1,
@@ -61,12 +61,12 @@ class RepBlend(Remedy):
         # Fields left None come from the reference preset of the data set and size
         # (mmc.retrieval.presets), resolved by `resolve` once those are known.
         self.overrides = {
-            "lr_img": lr_img, "lr_txt": lr_txt, "lr_sim": lr_sim, "sim_rank": sim_rank,
+            "lr_img": lr_img, "lr_txt": lr_txt, "lr_lr": lr_lr, "lr_sim": lr_sim, "sim_rank": sim_rank,
             "sim_alpha": sim_alpha, "max_start_epoch": max_start_epoch, "branches": branches,
         }  # fmt: skip
         self.settings = DistillSettings(
             iterations=iterations, syn_steps=syn_steps, batch_syn=batch_syn,
-            expert_epochs=expert_epochs, lr_lr=lr_lr, momentum=momentum,
+            expert_epochs=expert_epochs, momentum=momentum,
             syn_lr_init=syn_lr_init, similarity=similarity, blend=blend,
             blend_alpha=blend_alpha, symmetric=symmetric, log_every=log_every,
             **{k: v for k, v in self.overrides.items() if v is not None},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def expert_bank(
                 model, data, settings["epochs"], settings["lr"], settings["batch_size"],
                 settings["keep"], gen, desc=f"expert {i + 1}/{settings['num_experts']}",
             )  # fmt: skip
-            tmp = path.with_suffix(".tmp")
+            tmp = path.parent / f"{path.name}.{os.getpid()}.tmp"  # concurrent runs
             torch.save(snaps, tmp)
             tmp.replace(path)
             log.info("expert %d/%d trained -> %s", i + 1, settings["num_experts"], path)
