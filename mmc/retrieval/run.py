@@ -27,6 +27,7 @@ from mmc.remedies.base import Remedy
 from mmc.retrieval import coreset as coresets
 from mmc.retrieval.collapse import collapse_metrics, relative_update
 from mmc.retrieval.distill import DistilledSet, Distiller
+from mmc.retrieval.full_encoder import full_encoder_setup, uses_full_encoder
 from mmc.retrieval.metrics import retrieval_metrics
 from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
 from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
@@ -202,7 +203,7 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
     log.info("experts: %d in %s", len(bank), bank.directory)
     gen = torch.Generator().manual_seed(int(cfg.seed) + 1)
     model, init_img = make_model().to(device), data.train.img[data.train.txt2img[cap]]
-    if remedy.space == "pixel":
+    if remedy.space == "pixel" and not uses_full_encoder(remedy):
         # The experts train the heads on cached features, which is what training them on
         # pixels through the frozen encoder does; the synthetic images are pixels.
         model = pixel_model(cfg, make_model, device)
@@ -224,7 +225,8 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
          "step_sizes": result.step_sizes},
         run_dir / "distilled.pt",
     )  # fmt: skip
-    if remedy.space == "pixel":  # train and evaluate on what the frozen encoder makes of them
+    if remedy.space == "pixel" and not uses_full_encoder(remedy):
+        # Train and evaluate on what the frozen encoder makes of them.
         batch = cfg.train.eval_batch_size
         result = replace(
             result,
@@ -264,6 +266,9 @@ def train_retrieval(cfg: DictConfig) -> dict:
     for name, split in data.splits().items():
         setattr(data, name, split.to(device))
     make_model = make_model_factory(cfg, data)
+    if isinstance(remedy, RepBlend) and uses_full_encoder(remedy):
+        # LoRS in pixel space: every split as pixels, the image encoder trains (full_encoder.py).
+        data, make_model = full_encoder_setup(cfg, data, make_model, device)
     recorder.write_config(cfg)
     logger = build(cfg.logger, "logger")
     exit_code = 1
@@ -437,8 +442,12 @@ def learned_lr_optimizer(model: DualEncoder, step_sizes: dict, t: DictConfig):
     similarity: lr_img for the image head, lr_txt for the text head), else train.lr."""
     lr_img = step_sizes.get("image", step_sizes.get("all", t.lr))
     lr_txt = step_sizes.get("text", step_sizes.get("all", t.lr))
+    # The image side is the image head, plus the encoder when it trains (LoRS in pixel space).
+    image = [
+        p for n, p in model.named_parameters() if p.requires_grad and model.branch_of(n) == "image"
+    ]
     groups = [
-        {"params": list(model.image_head.parameters()), "lr": lr_img},
+        {"params": image, "lr": lr_img},
         {"params": list(model.text_head.parameters()), "lr": lr_txt},
     ]
     return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)

@@ -56,3 +56,37 @@ def test_a_tie_between_own_and_other_item_is_half_a_hit_at_1():
     m = retrieval_metrics(img, txt, torch.tensor([0, 1]), ks=(1, 2))
     # Each caption scores both images equally: a coin flip @1, certain @2.
     assert m["ir@1"] == 50.0 and m["ir@2"] == 100.0
+
+
+def test_progress_logs_a_line_with_eta_every_n_steps_off_a_terminal():
+    from mmc.retrieval.progress import Progress
+
+    p = Progress(10, "distillation", every=4)
+    for _ in range(10):
+        p.step()
+    p.close()
+    # Under pytest stderr is not a terminal: lines at 4, 8 and the end.
+    assert len(p.lines) == 3 and p.lines[-1].startswith("distillation: 10/10 it (100%)")
+    assert all("ETA" in line for line in p.lines)
+
+
+def test_bert_cls_runs_on_the_device_it_is_moved_to():
+    from types import SimpleNamespace
+
+    from mmc.retrieval.features import BertCLS
+
+    seen = []
+
+    class FakeBert(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            seen.append(input_ids.device)
+            return SimpleNamespace(last_hidden_state=torch.ones(len(input_ids), 3, 4))
+
+    b = object.__new__(BertCLS)  # no weights needed: the device plumbing is what is tested
+    b.model, b.max_length, b.batch_size, b.device = FakeBert(), 8, 2, torch.device("cpu")
+    b.tok = lambda texts, **kw: {"input_ids": torch.zeros(len(texts), 3, dtype=torch.long),
+                                 "attention_mask": torch.ones(len(texts), 3, dtype=torch.long)}  # fmt: skip
+    assert b.to("meta").device == torch.device("meta")
+    b.to("cpu")
+    out = b(["a", "b", "c"])
+    assert out.shape == (3, 4) and seen == [torch.device("cpu")] * 2
