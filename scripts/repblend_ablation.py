@@ -44,7 +44,7 @@ def sweep(method: str, args, out: Path) -> int:
     overrides = [
         f"dataset={args.dataset}", "logger=none", "progress=false",
         f"seed={','.join(map(str, range(args.seeds)))}",
-        f"dataset.collapse_reference.dir={out / 'experts'}",
+        f"dataset.collapse_reference.dir={out / 'experts'}", f"+dataset.eval_every={args.eval_every}",
         f"hydra.sweep.dir={out / 'sweeps' / method}",
         *METHODS[method],
     ]  # fmt: skip
@@ -128,7 +128,8 @@ def report(out: Path, args) -> str:
     pairs = sorted({n for (_, n) in results if n != "all"})
     lines = [f"# RepBlend ablation on {args.dataset}", "",
              f"{args.seeds} seeds; distillation {args.iterations} iterations, {args.experts} experts "
-             f"x {args.expert_epochs} epochs; model selection on val, test reported.", "",
+             f"x {args.expert_epochs} epochs; evaluation every {args.eval_every} epochs of 100; "
+             "model selection on val, test reported.", "",
              "| method | pairs | n | " + " | ".join(k.upper() for k in RECALLS) + " | test-selected r_mean |",
              "|---|---|---|" + "---|" * (len(RECALLS) + 1)]  # fmt: skip
     order = ["full", *METHODS]
@@ -178,9 +179,10 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=3000)
     p.add_argument("--experts", type=int, default=20)
     p.add_argument("--expert-epochs", type=int, default=10)
+    p.add_argument("--eval-every", type=int, default=1, help="dataset.eval_every (epochs)")
     p.add_argument("--jobs", type=int, default=1, help="sweeps run side by side")
     p.add_argument(
-        "--methods", nargs="+", default=["full", "random", "herding", "kcenter", "LoRS", "RepBlend"]
+        "--methods", nargs="+", default=["RepBlend", "LoRS", "random", "full", "herding", "kcenter"]
     )
     p.add_argument("--all-variants", action="store_true", help="also blend_only, symmetric_only")
     p.add_argument("--report-only", action="store_true")

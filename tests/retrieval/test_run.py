@@ -97,3 +97,11 @@ def test_bad_coreset_name_is_a_config_error(compose, tmp_path):
 def test_bad_distillation_init_is_a_config_error(compose, tmp_path):
     with pytest.raises(ConfigError, match="remedy.init"):
         train(compose(*SMALL, "remedy=repblend", "remedy.init=best", tiny=False, run_dir=tmp_path))
+
+
+def test_eval_every_evaluates_the_first_every_nth_and_last_epoch(compose, tmp_path):
+    s = train(compose(*SMALL, *ref(tmp_path), "train.epochs=5", "+dataset.eval_every=2",
+                      "data.coreset=random", "data.num_pairs=20", tiny=False, run_dir=tmp_path / "r"))  # fmt: skip
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if "val/r_mean" in r] == [0, 1, 3, 4]
+    assert len(rows) == 5 and s["best_epoch"] in (0, 1, 3, 4)
