@@ -39,23 +39,26 @@ FIXED = ["concentration/image", "concentration/text", "intra_cos/image", "intra_
          "modality_gap"]  # fmt: skip
 
 
-def sweep(method: str, args, out: Path) -> int:
+def sweep(tag: str, args, out: Path) -> int:
+    """One `mmc train -m` sweep; tag = method, or method@size for one size only."""
+    method, _, size = tag.partition("@")
+    pairs = [int(size)] if size else args.pairs
     mmc = str(Path(sys.executable).with_name("mmc"))
     overrides = [
         f"dataset={args.dataset}", "logger=none", "progress=false",
         f"seed={','.join(map(str, range(args.seeds)))}",
         f"dataset.collapse_reference.dir={out / 'experts'}", f"+dataset.eval_every={args.eval_every}",
-        f"hydra.sweep.dir={out / 'sweeps' / method}",
+        f"hydra.sweep.dir={out / 'sweeps' / tag}",
         *METHODS[method],
     ]  # fmt: skip
     if method != "full":
-        overrides.append(f"data.num_pairs={','.join(map(str, args.pairs))}")
+        overrides.append(f"data.num_pairs={','.join(map(str, pairs))}")
     if "repblend" in " ".join(METHODS.get(method, [])):
         overrides += [
             f"remedy.iterations={args.iterations}", f"remedy.num_experts={args.experts}",
             f"remedy.expert_train_epochs={args.expert_epochs}", f"remedy.expert_dir={out / 'experts'}",
         ]  # fmt: skip
-    log = out / "logs" / f"{method}.log"
+    log = out / "logs" / f"{tag}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as f:
         return subprocess.call([mmc, "train", "-m", *overrides], stdout=f, stderr=subprocess.STDOUT)
@@ -65,7 +68,7 @@ def load(out: Path) -> dict:
     results: dict = {}
     for summary in sorted((out / "sweeps").glob("*/*/summary.json")):
         s = json.loads(summary.read_text())
-        method = summary.parent.parent.name
+        method = summary.parent.parent.name.split("@")[0]  # RepBlend@100: one size
         n = "all" if method == "full" else s["train_set"]["pairs"]
         results.setdefault((method, n), []).append(s)
     return results
@@ -181,6 +184,7 @@ def main() -> None:
     p.add_argument("--expert-epochs", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=1, help="dataset.eval_every (epochs)")
     p.add_argument("--jobs", type=int, default=1, help="sweeps run side by side")
+    p.add_argument("--split-sizes", action="store_true", help="one sweep per size (more parallel)")
     p.add_argument(
         "--methods", nargs="+", default=["RepBlend", "LoRS", "random", "full", "herding", "kcenter"]
     )
@@ -189,6 +193,9 @@ def main() -> None:
     args = p.parse_args()
     out = args.out.resolve()
     methods = args.methods + (["blend_only", "symmetric_only"] if args.all_variants else [])
+    if args.split_sizes:
+        methods = [m if m == "full" else f"{m}@{n}" for m in methods for n in args.pairs]
+        methods = list(dict.fromkeys(methods))
     (out / "args.json").parent.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         (out / "args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}))
