@@ -1,8 +1,7 @@
 """`mmc <command> [args]`: dispatch to Hydra-powered subcommands.
 
-`mmc train` keeps every Hydra flag (-m, --cfg job, --help, hydra/launcher=...). Before Hydra
-runs, every job of the requested sweep is composed and validated, so a bad option fails
-with one line and exit code 2 before any job starts or any file is written.
+Each command's module is imported only when that command runs (`mmc report` does not load
+torch). `mmc train` lives in mmc/app.py.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from mmc.errors import MmcError, fail
 
 # name -> (module with a `main(argv) -> int | None`, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("mmc.cli", "train one experiment, or a sweep with -m (Hydra overrides)"),
+    "train": ("mmc.app", "train one experiment, or a sweep with -m (Hydra overrides)"),
     "prepare": (
         "mmc.prepare",
         "build and cache a data set (e.g. mmc prepare dataset=mimic dataset.root=...)",
@@ -46,66 +45,6 @@ def usage() -> str:
     )
 
 
-def _sweep_jobs(overrides: list[str]) -> list[list[str]]:
-    """Every job's override list of a (possibly multirun) command line."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except Exception as e:  # Hydra's grammar errors
-        raise MmcError(" ".join(str(e).split())) from None
-    batches = BasicSweeper.split_arguments(parsed, max_batch_size=None)
-    return [job for batch in batches for job in batch]
-
-
-def validate_command_line(argv: list[str]) -> None:
-    """Compose and check each job the command line asks for; raise MmcError on the first bad one."""
-    from hydra._internal.utils import get_args_parser
-
-    from mmc.config.compose import compose_config
-    from mmc.config.validate import validate_config
-    from mmc.utils.device import select_device
-
-    args = get_args_parser().parse_args(argv)
-    if args.help or args.hydra_help or args.info or args.shell_completion:
-        return
-    if args.config_path or args.config_dir:
-        return  # a user config tree: Hydra itself reports its errors
-    jobs = _sweep_jobs(args.overrides) if args.multirun else [args.overrides]
-    for job in jobs:
-        cfg = compose_config(job, config_name=args.config_name or "config")
-        if cfg.resume:
-            continue  # the saved config is validated when the run resumes
-        validate_config(cfg)
-        select_device(cfg.device)
-        if cfg.devices:  # fail before launching, not once per job
-            from mmc.sweep.devices import device_for_job
-
-            device_for_job(cfg.devices, 0)
-
-
-def train_main(argv: list[str]) -> int | None:
-    try:
-        validate_command_line(argv)
-    except MmcError as e:
-        fail(e)
-    argv = _with_resume_dir(argv)
-    sys.argv = ["mmc train", *argv]
-    from mmc.app import hydra_train
-
-    hydra_train()
-    return 0
-
-
-def _with_resume_dir(argv: list[str]) -> list[str]:
-    """`resume=<dir>` continues in <dir>: point Hydra's own run directory there too."""
-    for arg in argv:
-        if arg.startswith("resume=") and arg != "resume=null":
-            return [*argv, f"hydra.run.dir={arg.split('=', 1)[1]}"]
-    return argv
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -114,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         fail(f"unknown command {command!r}; use one of: {', '.join(COMMANDS)} (see mmc --help)")
-    if command == "train":
-        return train_main(rest) or 0
     module = importlib.import_module(COMMANDS[command][0])
     try:
         return module.main(rest) or 0

@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from mmc.engine.unimodal import UnimodalReferences
+
 
 @dataclass
 class RunContext:
@@ -19,3 +21,5 @@ class RunContext:
     # Log a dict of scalars (e.g. a remedy's pretraining curve) to every logger.
     log: Callable[[dict], None]
     logger: logging.Logger
+    # Each modality's model trained alone, once per run (KD teachers, unimodal strengths).
+    references: UnimodalReferences | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 EXIT_USAGE = 2
 
 
@@ -31,8 +33,6 @@ def choices_error(option: str, value: object, choices: list[str] | tuple[str, ..
 
 def fail(error: MmcError | str) -> None:
     """Print `mmc: error: ...` on one line to stderr and exit with code 2."""
-    import sys
-
     message = " ".join(str(error).split())
     print(f"mmc: error: {message}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_USAGE)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 
+from mmc.config.build import build
 from mmc.config.compose import compose_config
-from mmc.config.validate import build
 from mmc.data.batch import MultimodalDataset
 
 

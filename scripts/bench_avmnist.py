@@ -24,7 +24,10 @@ import torch
 
 from mmc.config.compose import compose_config
 from mmc.data.batch import ModalitySpec, MultimodalDataset, MultimodalTensors
-from mmc.train import build_model, make_optimizer, train, train_epoch
+from mmc.engine.loop import train_epoch
+from mmc.engine.model import build_model
+from mmc.engine.optim import make_optimizer
+from mmc.train import train
 
 SETTINGS = {
     "multibench": ("avmnist", {"image": (1, 28, 28), "audio": (1, 112, 112)}, 55_000),

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from mmc.config.validate import build
+from mmc.config.build import build
 from mmc.data.batch import Batch
 from mmc.diagnostics.metrics import task_loss
 from mmc.models.model import make_head

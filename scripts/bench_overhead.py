@@ -24,7 +24,8 @@ import torch
 
 from mmc.config.compose import compose_config
 from mmc.data.build import build_dataset
-from mmc.train import build_model, train
+from mmc.engine.model import build_model
+from mmc.train import train
 
 
 def bare_epochs(model, data, epochs: int, batch_size: int, lr: float) -> list[float]:

@@ -48,7 +48,7 @@ BASE = [
 ]
 REMEDIES = {
     "none": ["remedy=none"],
-    "kd": ["remedy=kd", "remedy.epochs=10", "remedy.teacher_epochs=20", "remedy.nce_negatives=1024"],
+    "kd": ["remedy=kd", "remedy.epochs=10", "remedy.nce_negatives=1024"],
     "ebr": [
         "remedy=ebr", "remedy.hidden=128", "remedy.shared_dim=64", "remedy.disc_hidden=[64,32]",
         "remedy.interleave=5", "substitution=ebr",
@@ -102,7 +102,7 @@ def main() -> int:
         BASE.extend(
             ["dataset.source.n_train=1000", "train.epochs=12", "diagnostics.unimodal_epochs=12"]
         )
-        REMEDIES["kd"].extend(["remedy.epochs=5", "remedy.teacher_epochs=12"])
+        REMEDIES["kd"].extend(["remedy.epochs=5"])
     seeds = list(range(args.seeds or (2 if args.quick else 3)))
     betas = [1.0, 4.0, 16.0] if args.quick else [1.0, 2.0, 4.0, 8.0, 16.0]
     ms_ = [2, 3, 5] if args.quick else [2, 3, 4, 5]

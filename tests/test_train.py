@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-import mmc.train as train_module
+import mmc.runners.classification as train_module
 from mmc.errors import DataError, MmcError
 from mmc.train import train
 

@@ -74,6 +74,9 @@ class DiagnosticsConfig:
     # Train one encoder+head per modality alone and report its test metric (unimodal strength).
     unimodal: bool = True
     unimodal_epochs: int | None = None  # None -> train.epochs
+    # Stop a unimodal reference after this many epochs without a better validation score
+    # (None = run all unimodal_epochs). The references also serve as KD teachers.
+    unimodal_patience: int | None = 10
     # Collapse-paper diagnostics at the end of the run (mmc/diagnostics/extra.py):
     # any of cka, vif, semantic, polysemanticity, patterns.
     extra: list[str] = field(default_factory=list)

@@ -2,60 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
-from typing import Any
+from omegaconf import DictConfig
 
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
-
-from mmc.errors import ConfigError, check, choices_error
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("none", "cosine", "step")
-
-
-def _resolve_target(path: str, option: str) -> Any:
-    module_name, _, attr = path.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise ConfigError(f"{option}._target_={path!r} cannot be imported ({e})") from None
-
-
-def build(node: DictConfig | dict, option: str, **extra: Any) -> Any:
-    """`hydra.utils.instantiate` after checking the node's keys against the target's signature.
-
-    `option` names the config node in messages (e.g. "backbone"); `extra` are the arguments
-    the trainer supplies itself (modalities, dim, ...).
-    """
-    node_dict = (
-        OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
-    )
-    target = node_dict.get("_target_")
-    check(target is not None, f"{option} has no _target_; point it at a class or function")
-    fn = _resolve_target(target, option)
-    params = inspect.signature(fn).parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    if not takes_kwargs:
-        for key in node_dict:
-            if key.startswith("_") or key in params:
-                continue
-            valid = [p for p in params if p not in extra and p != "self"]
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = (
-                f"did you mean {option}.{close[0]}?" if close else f"valid keys: {', '.join(valid)}"
-            )
-            raise ConfigError(f"{option}.{key} is not an option of {target}; {hint}")
-    try:
-        # Built as a partial first: Hydra would turn dataclass arguments (a ModalitySpec)
-        # into configs if they went through instantiate itself.
-        return instantiate(node_dict, _partial_=True, _convert_="all")(**extra)
-    except ConfigError:
-        raise
-    except TypeError as e:
-        raise ConfigError(f"{option} ({target}) could not be built: {e}") from None
+from mmc.diagnostics.extra import check_extra
+from mmc.engine.optim import OPTIMIZERS, SCHEDULERS
+from mmc.errors import check, choices_error
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -81,41 +32,19 @@ def validate_config(cfg: DictConfig) -> None:
         f"train.checkpoint_every_s={t.checkpoint_every_s} must be >= 0 (0 = every epoch)",
     )
     if t.optimizer not in OPTIMIZERS:
-        raise choices_error("train.optimizer", t.optimizer, OPTIMIZERS)
+        raise choices_error("train.optimizer", t.optimizer, list(OPTIMIZERS))
     if t.scheduler not in SCHEDULERS:
-        raise choices_error("train.scheduler", t.scheduler, SCHEDULERS)
+        raise choices_error("train.scheduler", t.scheduler, list(SCHEDULERS))
     check(g.every >= 0, f"diagnostics.every={g.every} must be >= 0 (0 = only at the end)")
     check(g.probe_size >= 2, f"diagnostics.probe_size={g.probe_size} must be at least 2")
+    check(
+        g.unimodal_patience is None or g.unimodal_patience >= 1,
+        f"diagnostics.unimodal_patience={g.unimodal_patience} must be >= 1 (or null: no early stop)",
+    )
     check(g.rank_rtol > 0, f"diagnostics.rank_rtol={g.rank_rtol} must be > 0")
-    from mmc.diagnostics.extra import check_extra
-
     check_extra(g.extra)
     check(
         d.modality_weight > 0,
         f"data.modality_weight={d.modality_weight} must be > 0 (1 = unchanged)",
     )
     check(cfg.model.dim >= 1, f"model.dim={cfg.model.dim} must be at least 1")
-
-
-def validate_modalities(cfg: DictConfig, modalities: list[str], info: dict) -> None:
-    """Checks that need the data set's modality names."""
-    for key in ("missing_modalities", "test_missing_modalities"):
-        for m in cfg.data[key] or []:
-            if m not in modalities:
-                raise choices_error(f"data.{key} entry", m, modalities)
-    if cfg.data.noise_rate > 0:
-        resolve_modality(cfg.data.noise_modality, modalities, info, "data.noise_modality")
-
-
-def resolve_modality(name: str, modalities: list[str], info: dict, option: str) -> str:
-    """A modality name, or 'weakest'/'strongest' as the data set declares them."""
-    if name in ("weakest", "strongest"):
-        if name not in info:
-            raise ConfigError(
-                f"{option}={name} but this data set does not declare its {name} modality; "
-                f"name one of: {', '.join(modalities)}"
-            )
-        return info[name]
-    if name not in modalities:
-        raise choices_error(option, name, ["weakest", "strongest", *modalities])
-    return name

@@ -7,7 +7,8 @@ import math
 import torch
 from omegaconf import DictConfig
 
-from mmc.config.validate import build, resolve_modality, validate_modalities
+from mmc.config.build import build
+from mmc.config.modalities import resolve_modality, validate_modalities
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.data.corruption import add_uniform_noise, drop_modalities, feature_range
 from mmc.data.weighting import upweight_modality

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from mmc.config.validate import resolve_modality
+from mmc.config.modalities import resolve_modality
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.errors import check
 

@@ -7,34 +7,103 @@ semantic         semantic loss (linear probe) of the weakest modality's encoder 
                  model ("multimodal prefix") vs the same encoder trained alone
 polysemanticity  cross-modal polysemanticity entropy of the fusion head (concat backbone)
 patterns         test metric under every missingness pattern (2^M - 1 of them)
+
+Adding one: a function `(EndOfRun) -> dict` and a line in EXTRA.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from omegaconf import DictConfig
+from torch import Tensor, nn
 
+from mmc.backbones.concat import ConcatFusion
 from mmc.data.batch import MultimodalDataset
+from mmc.diagnostics.cka import linear_cka
 from mmc.diagnostics.evaluate import Predictions
+from mmc.diagnostics.patterns import pattern_metrics
+from mmc.diagnostics.polysemanticity import polysemanticity
+from mmc.diagnostics.semantic_probe import semantic_gap
+from mmc.diagnostics.vif import average_vif, modality_vif
+from mmc.engine.unimodal import UnimodalReferences
 from mmc.errors import choices_error
+from mmc.remedies.substitution import adapted_embeddings
 
-EXTRA = ("cka", "vif", "semantic", "polysemanticity", "patterns")
+
+@dataclass
+class EndOfRun:
+    """What the end-of-run diagnostics read: the trained model, its test predictions, ..."""
+
+    cfg: DictConfig
+    model: nn.Module
+    data: MultimodalDataset
+    test_pred: Predictions
+    monitor: str
+    unimodal: dict  # modality -> unimodal test metrics (empty when not asked for)
+    references: UnimodalReferences
+
+    @cached_property
+    def embeddings(self) -> dict[str, Tensor]:
+        return adapted_embeddings(self.model, self.test_pred.split)
+
+    def weakest(self) -> str:
+        scores = {m: r.get(self.monitor, math.nan) for m, r in self.unimodal.items()}
+        scores = {m: s for m, s in scores.items() if not math.isnan(s)}
+        if len(scores) == len(self.data.modalities):
+            return min(scores, key=scores.get)
+        return self.data.info.get("weakest", self.data.modalities[-1])
+
+
+def vif(r: EndOfRun) -> dict:
+    split, emb = r.test_pred.split, r.embeddings
+    every = torch.stack([split.mask[m] for m in emb], dim=1).all(dim=1)
+    return {
+        "modality": modality_vif([e[every] for e in emb.values()]),
+        "feature": average_vif(r.test_pred.z),
+    }
+
+
+def cka(r: EndOfRun) -> dict:
+    z, mask = r.test_pred.z, r.test_pred.split.mask
+    return {m: linear_cka(z[mask[m]], e[mask[m]]) for m, e in r.embeddings.items()}
+
+
+def semantic(r: EndOfRun) -> dict:
+    weak = r.weakest()
+    return semantic_gap(r.model, r.data, weak, r.references.model(weak))
+
+
+def polysemanticity_entropy(r: EndOfRun) -> dict:
+    if not isinstance(r.model.backbone, ConcatFusion):
+        # Other backbones do not feed the head one block per modality.
+        return {"cross_entropy": math.nan, "note": "needs backbone=concat"}
+    heads = {m: r.references.model(m).head for m in r.data.modalities}
+    return polysemanticity(r.model.head, heads, r.data.modalities, seed=r.cfg.seed)
+
+
+def patterns(r: EndOfRun) -> dict:
+    return pattern_metrics(r.model, r.test_pred, r.data.task, r.monitor)
+
+
+# name -> diagnostic; computed in this order whatever order diagnostics.extra lists them in.
+EXTRA: dict[str, Callable[[EndOfRun], dict]] = {
+    "vif": vif,
+    "cka": cka,
+    "semantic": semantic,
+    "polysemanticity": polysemanticity_entropy,
+    "patterns": patterns,
+}
 
 
 def check_extra(names) -> None:
     for n in names:
         if n not in EXTRA:
-            raise choices_error("diagnostics.extra entry", n, EXTRA)
-
-
-def _weakest(data: MultimodalDataset, unimodal: dict, monitor: str) -> str:
-    scores = {m: r.get(monitor, math.nan) for m, r in unimodal.items()}
-    scores = {m: s for m, s in scores.items() if not math.isnan(s)}
-    if len(scores) == len(data.modalities):
-        return min(scores, key=scores.get)
-    return data.info.get("weakest", data.modalities[-1])
+            raise choices_error("diagnostics.extra entry", n, list(EXTRA))
 
 
 def extra_diagnostics(
@@ -44,58 +113,8 @@ def extra_diagnostics(
     test_pred: Predictions,
     monitor: str,
     unimodal: dict,
-    device: torch.device,
+    references: UnimodalReferences,
 ) -> dict:
-    names = list(cfg.diagnostics.extra)
-    out: dict = {}
-    if not names:
-        return out
-    from mmc.backbones.concat import ConcatFusion
-    from mmc.remedies.substitution import adapted_embeddings
-
-    if "cka" in names or "vif" in names:
-        z, split = test_pred.z, test_pred.split
-        emb = adapted_embeddings(model, split)
-        if "vif" in names:
-            from mmc.diagnostics.vif import average_vif, modality_vif
-
-            every = torch.stack([split.mask[m] for m in emb], dim=1).all(dim=1)
-            out["vif"] = {
-                "modality": modality_vif([e[every] for e in emb.values()]),
-                "feature": average_vif(z),
-            }
-        if "cka" in names:
-            from mmc.diagnostics.cka import linear_cka
-
-            out["cka"] = {m: linear_cka(z[split.mask[m]], e[split.mask[m]]) for m, e in emb.items()}
-    epochs = cfg.diagnostics.unimodal_epochs or cfg.train.epochs
-    alone: dict = {}
-
-    def trained_alone(m: str):
-        if m not in alone:
-            from mmc.diagnostics.semantic_probe import train_alone
-
-            alone[m] = train_alone(cfg, data, m, device, epochs, monitor)[1]
-        return alone[m]
-
-    if "semantic" in names:
-        from mmc.diagnostics.semantic_probe import semantic_gap
-
-        weak = _weakest(data, unimodal, monitor)
-        out["semantic"] = semantic_gap(model, data, weak, trained_alone(weak))
-    if "polysemanticity" in names:
-        if isinstance(model.backbone, ConcatFusion):
-            from mmc.diagnostics.polysemanticity import polysemanticity
-
-            heads = {m: trained_alone(m).head for m in data.modalities}
-            out["polysemanticity"] = polysemanticity(
-                model.head, heads, data.modalities, seed=cfg.seed
-            )
-        else:
-            # Other backbones do not feed the head one block per modality.
-            out["polysemanticity"] = {"cross_entropy": math.nan, "note": "needs backbone=concat"}
-    if "patterns" in names:
-        from mmc.diagnostics.patterns import pattern_metrics
-
-        out["patterns"] = pattern_metrics(model, test_pred, data.task, monitor)
-    return out
+    names = set(cfg.diagnostics.extra)
+    run = EndOfRun(cfg, model, data, test_pred, monitor, unimodal, references)
+    return {name: fn(run) for name, fn in EXTRA.items() if name in names}

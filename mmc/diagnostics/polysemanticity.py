@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import torch
-from sklearn.neural_network import MLPClassifier
 from torch import Tensor, nn
 
 
@@ -57,6 +56,8 @@ def polysemanticity(
             full[:, label * dim : (label + 1) * dim] = w
             xs.append(block_features(full, m_count))
             ys.append(np.full(w.shape[0], label))
+    from sklearn.neural_network import MLPClassifier  # heavy: only when asked for
+
     clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=500, random_state=seed)
     clf.fit(np.concatenate(xs), np.concatenate(ys))
     probs = clf.predict_proba(

@@ -2,7 +2,7 @@
 
 The *multimodal prefix* is a modality's encoder inside the fused model (trained only through
 the fusion head); the *unimodal baseline* is the same encoder architecture trained on that
-modality's own task loss alone. Each is frozen, a logistic-regression probe is fitted on its
+modality's own task loss alone (the run's unimodal reference, mmc/engine/unimodal.py). Each is frozen, a logistic-regression probe is fitted on its
 training-split representation, and the semantic loss is the probe's cross-entropy on the
 test split. gap = prefix - unimodal: how much harder the modality's label information is to
 decode after fusion training.
@@ -10,52 +10,14 @@ decode after fusion training.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
-from mmc.diagnostics.evaluate import labelled_metrics, predict
-from mmc.diagnostics.unimodal import observed_rows, unimodal_model
-
-
-def train_alone(
-    cfg: DictConfig,
-    data: MultimodalDataset,
-    modality: str,
-    device: torch.device,
-    epochs: int,
-    monitor: str,
-    seed_offset: int = 7_000_001,
-) -> tuple[float, nn.Module]:
-    """An encoder + head trained on one modality alone: (best val score, that model)."""
-    from mmc.train import make_optimizer, train_epoch
-
-    train, val = observed_rows(data.train, modality), observed_rows(data.val, modality)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed + seed_offset * (1 + data.modalities.index(modality)))
-        model = unimodal_model(cfg, data, modality).to(device)
-        opt = make_optimizer(model.parameters(), cfg.train)
-        best, best_state = -math.inf, copy.deepcopy(model.state_dict())
-        for epoch in range(epochs):
-            train_epoch(model, train, opt, cfg, data.task, epoch, None)
-            score = (
-                labelled_metrics(predict(model, val).logits, val, data.task)[monitor]
-                if len(val)
-                else math.nan
-            )
-            score = -math.inf if math.isnan(score) else score
-            if score > best:
-                best, best_state = score, copy.deepcopy(model.state_dict())
-        model.load_state_dict(best_state)
-    return best, model
+from mmc.engine.unimodal import observed_rows
 
 
 @torch.no_grad()
@@ -77,6 +39,11 @@ def _features(
 
 def probe_loss(encoder: nn.Module, data: MultimodalDataset, modality: str) -> float:
     """Test cross-entropy of a linear probe fitted on the frozen encoder's train features."""
+    # heavy: only when the semantic diagnostic is asked for
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
     x_tr, y_tr = _features(encoder, data.train, modality)
     x_te, y_te = _features(encoder, data.test, modality)
     if len(np.unique(y_tr)) < 2 or len(y_te) == 0:

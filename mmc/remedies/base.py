@@ -7,7 +7,7 @@ creates in `setup` are trained by the main optimiser and saved in checkpoints.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from torch import Tensor, nn
 
@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 
 class Remedy(nn.Module):
+    # The runner whose data sets it applies to (mmc/runners/select.py checks it).
+    runner: ClassVar[str] = "classification"
+
     def setup(self, model: MultimodalModel, data: MultimodalDataset, ctx: RunContext) -> None:
         """Called once after the model is built, before the optimiser exists."""
 

@@ -2,9 +2,10 @@
 
 Collapse paper §3.3 (implicit basis reallocation): before fusion training, the encoder of the
 modality that collapses (the student) is pretrained by distillation from the modality or
-modalities that survive (the teachers). Teachers are encoders trained alone on the task;
-their measured validation strength also ranks the modalities, which picks the student (the
-weakest) and the distillation order when there are several teachers.
+modalities that survive (the teachers). Teachers are the run's unimodal references (encoders
+trained alone on the task, once per run, `ctx.references`); their validation strength also
+ranks the modalities, which picks the student (the weakest) and the distillation order when
+there are several teachers.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class KnowledgeDistillation(Remedy):
         nce_negatives: int = 16384,
         nce_momentum: float = 0.5,
         epochs: int = 20,
-        teacher_epochs: int = 20,
         lr: float = 1e-3,
         batch_size: int | None = None,
         init_teachers: bool = False,
@@ -69,10 +69,7 @@ class KnowledgeDistillation(Remedy):
             raise choices_error("remedy.order", order, ORDERS)
         if objective not in OBJECTIVES:
             raise choices_error("remedy.objective", objective, OBJECTIVES)
-        check(
-            epochs >= 1 and teacher_epochs >= 1,
-            "remedy.epochs and remedy.teacher_epochs must be >= 1",
-        )
+        check(epochs >= 1, f"remedy.epochs={epochs} must be >= 1")
         check(temperature > 0, f"remedy.temperature={temperature} must be > 0")
         self.student, self.teachers, self.order, self.objective = (
             student,
@@ -82,7 +79,7 @@ class KnowledgeDistillation(Remedy):
         )
         self.feat_dim, self.temperature = feat_dim, temperature
         self.nce_negatives, self.nce_momentum = nce_negatives, nce_momentum
-        self.epochs, self.teacher_epochs, self.lr = epochs, teacher_epochs, lr
+        self.epochs, self.lr = epochs, lr
         self.batch_size, self.init_teachers = batch_size, init_teachers
         # What pretraining did (strengths, student, stages, losses): read by tests and docs.
         self.report: dict = {}
@@ -169,19 +166,14 @@ class KnowledgeDistillation(Remedy):
         return curve
 
     def pretrain(self, model: MultimodalModel, data: MultimodalDataset, ctx: RunContext) -> None:
-        from mmc.diagnostics.metrics import check_monitor
-        from mmc.diagnostics.semantic_probe import train_alone
-
-        monitor = check_monitor(ctx.cfg.train.monitor, data.task)
+        refs = ctx.references
         strength, uni = {}, {}
         for m in data.modalities:
             check(
                 bool(data.train.mask[m].any()),
                 f"remedy=kd: modality {m} is never observed in training",
             )
-            strength[m], uni[m] = train_alone(
-                ctx.cfg, data, m, ctx.device, self.teacher_epochs, monitor
-            )
+            strength[m], uni[m] = refs.val_score(m), refs.model(m)
         ranked = sorted(data.modalities, key=lambda m: strength[m])  # weakest first
         student = ranked[0] if self.student == "auto" else self.student
         if self.teachers == "auto":
@@ -202,7 +194,7 @@ class KnowledgeDistillation(Remedy):
                 model.encoders[t].load_state_dict(uni[t].encoders[t].state_dict())
         self.report = {
             "strength": strength,
-            "monitor": monitor,
+            "monitor": refs.monitor,
             "student": student,
             "teachers": teachers,
             "stages": stages,

@@ -31,6 +31,7 @@ from torch import Tensor
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.errors import ConfigError, choices_error
 from mmc.models.encoders import zero_missing
+from mmc.remedies.ebr import ExplicitBasisReallocation
 
 if TYPE_CHECKING:
     from mmc.models.model import MultimodalModel
@@ -236,8 +237,6 @@ class EBRSubstitution(Substitution):
     name = "ebr"
 
     def check(self, model):
-        from mmc.remedies.ebr import ExplicitBasisReallocation
-
         if not isinstance(model.remedy, ExplicitBasisReallocation):
             raise ConfigError(
                 "substitution=ebr decodes one modality's EBR latent into another's, so it needs "

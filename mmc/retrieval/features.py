@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mmc.config.validate import build
+from mmc.config.build import build
 from mmc.errors import ConfigError, DataError, check
 from mmc.retrieval.karpathy import annotation_path, load_split
 from mmc.retrieval.pairs import PairSplit, RetrievalData

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from mmc.config.validate import build
+from mmc.config.build import build
 from mmc.retrieval.model import DualEncoder
 from mmc.retrieval.pairs import PairSplit, RetrievalData
 

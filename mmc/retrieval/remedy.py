@@ -1,28 +1,24 @@
 """`remedy=repblend`: the distillation settings, as a remedy the config system can build.
 
-The retrieval runner (mmc.retrieval.run) reads them; the classification loop cannot use
-them, so `setup` there is a clear error naming the data sets it applies to.
+The retrieval runner (mmc.retrieval.run) reads them. It is not a `Remedy` (nothing here hooks
+into the fusion loop); `runner = "retrieval"` is what mmc/runners/select.py checks.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from mmc.errors import ConfigError
-from mmc.remedies.base import Remedy
 from mmc.retrieval.distill import DistillSettings
 from mmc.retrieval.presets import preset_for
 
-if TYPE_CHECKING:
-    from mmc.context import RunContext
-
-RETRIEVAL_DATASETS = ("flickr30k", "mscoco", "synthetic_pairs", "synthetic_pairs_collapse")
 SPACES = ("feature", "pixel")
 INITS = ("random", "herding", "kcenter")
 
 
-class RepBlend(Remedy):
+class RepBlend:
+    runner = "retrieval"
+
     def __init__(
         self,
         iterations: int = 3000,
@@ -53,7 +49,6 @@ class RepBlend(Remedy):
         init: str = "random",
         eval_learned_lr: bool = True,
     ) -> None:
-        super().__init__()
         if space not in SPACES:
             raise ConfigError(
                 f"remedy.space={space!r} is not valid; use one of: {', '.join(SPACES)}"
@@ -105,10 +100,3 @@ class RepBlend(Remedy):
         self.settings = replace(self.settings, **values)
         self.settings.check()
         return self.settings
-
-    def setup(self, model, data, ctx: RunContext) -> None:
-        name = ctx.cfg.dataset.get("name", "this data set")
-        raise ConfigError(
-            f"remedy=repblend distils image–text retrieval data sets (dataset="
-            f"{', '.join(RETRIEVAL_DATASETS)}); dataset={name} is a classification data set"
-        )

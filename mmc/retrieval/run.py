@@ -1,4 +1,4 @@
-"""`train_retrieval(cfg)`: the retrieval experiment, reached from `mmc.train.train`.
+"""`train_retrieval(cfg)`: the retrieval runner (mmc.train.RUNNERS["retrieval"]).
 
 real training pairs -> (coreset | RepBlend/LoRS distillation | all of them) -> a fresh dual
 encoder trained on that set, validated every epoch (IR/TR@k on the val split picks the best
@@ -16,29 +16,35 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from mmc.config.validate import build
-from mmc.errors import ConfigError, MmcError, check, choices_error
-from mmc.logging.recorder import RunRecorder
-from mmc.remedies.base import Remedy
+from mmc.config.build import build
+from mmc.engine.loop import Best, check_finite, fit
+from mmc.engine.optim import make_optimizer, make_scheduler
+from mmc.errors import check, choices_error
 from mmc.retrieval import coreset as coresets
 from mmc.retrieval.collapse import collapse_metrics, relative_update
 from mmc.retrieval.distill import DistilledSet, Distiller
+from mmc.retrieval.features import load_image
 from mmc.retrieval.full_encoder import full_encoder_setup, uses_full_encoder
+from mmc.retrieval.karpathy import load_split
 from mmc.retrieval.metrics import retrieval_metrics
 from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
 from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
 from mmc.retrieval.reference import fixed_collapse, reference_model
 from mmc.retrieval.remedy import RepBlend
 from mmc.retrieval.trajectories import expert_bank
-from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
+from mmc.runners.lifecycle import Run
+from mmc.utils.checkpoint import BEST, load, save_atomic
 from mmc.utils.device import select_device
-from mmc.utils.seed import epoch_generator, seed_everything
+from mmc.utils.seed import epoch_generator, rng_state, seed_everything, set_rng_state
 
 log = logging.getLogger("mmc")
+# The training set a distillation produced, as training uses it: `resume=` reloads it.
+DISTILLED_SET = "checkpoints/distilled_set.pt"
 
 
 # --------------------------------------------------------------------------- pieces
@@ -105,18 +111,13 @@ def train_epoch(
         total += float(loss.detach())
         steps += 1
     mean = total / max(steps, 1)
-    if not math.isfinite(mean):
-        raise MmcError(
-            f"training diverged: the loss became {mean} in epoch {epoch}; lower train.lr (now {cfg.train.lr})"
-        )
+    check_finite(mean, epoch, cfg.train.lr)
     return mean
 
 
 def similarity_image(sim: torch.Tensor, size: int = 100, scale: int = 4):
     """The learned similarity matrix (first `size` pairs) as an RGB uint8 array [H, W, 3],
     min-max scaled through a viridis-like colour ramp, each entry a scale x scale block."""
-    import numpy as np
-
     s = sim[:size, :size].detach().float().cpu().numpy()
     t = (s - s.min()) / max(float(s.max() - s.min()), 1e-12)
     anchors = np.array(
@@ -130,7 +131,7 @@ def similarity_image(sim: torch.Tensor, size: int = 100, scale: int = 4):
 
 
 def _save_png(image, path: Path) -> None:
-    from PIL import Image
+    from PIL import Image  # optional: only for a learned similarity matrix
 
     Image.fromarray(image).save(path)
 
@@ -177,11 +178,6 @@ def encode_pixels(encoder: torch.nn.Module, pixels: torch.Tensor, batch: int) ->
 
 def load_pixels(cfg: DictConfig, image_ids: torch.Tensor, size: int) -> torch.Tensor:
     """The training images `image_ids` (in the feature cache's order), as the encoder sees them."""
-    import numpy as np
-
-    from mmc.retrieval.features import load_image
-    from mmc.retrieval.karpathy import load_split
-
     src = cfg.dataset.source
     root = Path(str(src.root)).expanduser()
     paths = load_split(root, src.name, "train", src.get("max_words", 30)).images
@@ -237,22 +233,15 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
 
 
 # --------------------------------------------------------------------------- the experiment
-def train_retrieval(cfg: DictConfig) -> dict:
-    from mmc.train import _choices, _run_dir, make_optimizer, make_scheduler
-
-    started = time.perf_counter()
-    check(not cfg.resume, "resume is not supported for retrieval runs yet; start the run again")
-    run_dir = _run_dir(cfg)
-    recorder = RunRecorder(run_dir)
+def train_retrieval(cfg: DictConfig, started: float) -> dict:
+    run = Run(cfg)
+    done = run.completed_summary()
+    if done is not None:
+        return done
     device = select_device(cfg.device)
     seed_everything(cfg.seed, device)
-    remedy = build(cfg.remedy, "remedy")
-    choices = _choices(cfg)
-    if not isinstance(remedy, RepBlend) and type(remedy) is not Remedy:
-        raise ConfigError(
-            f"remedy={choices['remedy']} does not apply to retrieval data sets; use remedy=none "
-            "(optionally with data.coreset=random|herding|kcenter) or remedy=repblend"
-        )
+    remedy = build(cfg.remedy, "remedy")  # none or repblend (mmc.runners.select checked)
+    choices = {g: c for g, c in run.choices.items() if g != "backbone"}
     coreset = cfg.data.get("coreset")
     if coreset is not None and coreset not in coresets.METHODS:
         raise choices_error("data.coreset", coreset, ["null", *coresets.METHODS])
@@ -269,24 +258,30 @@ def train_retrieval(cfg: DictConfig) -> dict:
     if isinstance(remedy, RepBlend) and uses_full_encoder(remedy):
         # LoRS in pixel space: every split as pixels, the image encoder trains (full_encoder.py).
         data, make_model = full_encoder_setup(cfg, data, make_model, device)
-    recorder.write_config(cfg)
-    logger = build(cfg.logger, "logger")
-    exit_code = 1
-    try:
-        name = (
-            cfg.name
-            or f"{choices['dataset']}-{choices['remedy']}-{coreset or 'full'}-n{cfg.data.num_pairs}-s{cfg.seed}"
+    run.write_config()
+    with run.active():
+        run.start_logger(
+            *run.name_and_tags(
+                [
+                    choices["dataset"],
+                    choices["remedy"],
+                    coreset or "full",
+                    f"n{cfg.data.num_pairs}",
+                ],
+                skip=("backbone",),
+            )
         )
-        tags = [
-            *cfg.tags,
-            *(f"{g}:{c}" for g, c in choices.items() if g not in ("logger", "backbone")),
-        ]
-        logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, tags)
+        logger = run.logger
 
         distilled: DistilledSet | None = None
         similarity = None
-        if isinstance(remedy, RepBlend):
-            distilled = distill(cfg, data, remedy, make_model, device, logger, run_dir)
+        saved_set = run.dir / DISTILLED_SET
+        if isinstance(remedy, RepBlend) and run.resuming and saved_set.exists():
+            distilled = DistilledSet(**load(saved_set, device))  # distilled before the stop
+        elif isinstance(remedy, RepBlend):
+            distilled = distill(cfg, data, remedy, make_model, device, logger, run.dir)
+            save_atomic(vars(distilled), saved_set)
+        if distilled is not None:
             pairs = PairSplit(
                 distilled.img, distilled.txt, torch.arange(len(distilled.txt), device=device)
             )
@@ -307,15 +302,24 @@ def train_retrieval(cfg: DictConfig) -> dict:
         if distilled is not None and remedy.eval_learned_lr:
             opt = learned_lr_optimizer(model, distilled.step_sizes, cfg.train)
         sched = make_scheduler(opt, cfg.train)
-        best = {"score": -math.inf, "epoch": -1, "val": {}}
-        best_on_test = {"r_mean": -math.inf}
+        start_epoch, best = 0, Best()
+        best_on_test = {"r_mean": -math.inf}  # updated in place by run_epoch
+        if run.resuming:
+            ckpt = run.load_last(device)
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ckpt["scheduler"])
+            set_rng_state(ckpt["rng"])
+            start_epoch = ckpt["epoch"] + 1
+            best = Best(**ckpt["best"], state=load(run.dir / BEST, device)["model"])
+            best_on_test.update(ckpt.get("best_on_test") or {})
         bar = tqdm(
-            range(cfg.train.epochs),
-            desc="train",
-            unit="epoch",
-            disable=None if cfg.progress else True,
-        )
-        for epoch in bar:
+            range(start_epoch, cfg.train.epochs), initial=start_epoch, total=cfg.train.epochs,
+            desc="train", unit="epoch", disable=None if cfg.progress else True,
+        )  # fmt: skip
+
+        def run_epoch(epoch: int) -> tuple[dict, dict, float]:
             record = {"epoch": epoch, "lr": opt.param_groups[0]["lr"]}
             record["loss/total"] = train_epoch(model, pairs, similarity, opt, cfg, epoch)
             if sched is not None:
@@ -323,35 +327,41 @@ def train_retrieval(cfg: DictConfig) -> dict:
             # dataset.eval_every: evaluate every N epochs (and the first and last); the
             # reference code evaluates every 10-20 epochs. 1 = every epoch.
             if not _eval_epoch(epoch, cfg):
-                recorder.log(record)
-                continue
+                return record, {}, math.nan  # not evaluated: never the best epoch
             val = evaluate(model, data.val, cfg.train.eval_batch_size)
             record.update({f"val/{k}": v for k, v in val.items()})
             # The reference code's number: the best epoch picked on the test split itself.
             test_now = evaluate(model, data.test, cfg.train.eval_batch_size)
             if test_now["r_mean"] > best_on_test["r_mean"]:
-                best_on_test = {**test_now, "epoch": epoch}
+                best_on_test.clear()
+                best_on_test.update({**test_now, "epoch": epoch})
             # Model selection on the validation split (the public code picks on test).
-            if val["r_mean"] >= best["score"] or best["epoch"] < 0:
-                best = {"score": val["r_mean"], "epoch": epoch, "val": val}
-                save_atomic(
-                    {"model": model.state_dict(), "epoch": epoch, "val": val}, run_dir / BEST
-                )
-            save_atomic(
+            return record, val, val["r_mean"]
+
+        def after_epoch(epoch: int, record: dict, best: Best) -> None:
+            if best.epoch == epoch:
+                run.save_best({"model": best.state, "epoch": epoch, "val": best.val})
+            run.save_last(
                 {
                     "model": model.state_dict(),
                     "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None,
+                    "rng": rng_state(),
                     "epoch": epoch,
-                    "best": best,
-                },
-                run_dir / LAST,
+                    "best": best.summary(),
+                    "best_on_test": dict(best_on_test),
+                }
             )
-            recorder.log(record)
-            logger.log(record, epoch)
-            bar.set_postfix(loss=f"{record['loss/total']:.3f}", r_mean=f"{val['r_mean']:.1f}")
+            run.log(record, epoch)
+            if "val/r_mean" in record:
+                bar.set_postfix(
+                    loss=f"{record['loss/total']:.3f}", r_mean=f"{record['val/r_mean']:.1f}"
+                )
+
+        best = fit(model, bar, run_epoch, best=best, after_epoch=after_epoch)
         bar.close()
 
-        model.load_state_dict(load(run_dir / BEST, device)["model"])
+        model.load_state_dict(best.state)
         test = evaluate(model, data.test, cfg.train.eval_batch_size)
         collapse = collapse_report(
             model, data, pairs, distilled, cfg.train.eval_batch_size, cfg.seed
@@ -372,9 +382,9 @@ def train_retrieval(cfg: DictConfig) -> dict:
             "seed": cfg.seed,
             "monitor": "r_mean",
             "train_set": {"source": source, "pairs": len(pairs), "soft_similarity": similarity is not None},
-            "best_epoch": best["epoch"],
+            "best_epoch": best.epoch,
             "epochs": cfg.train.epochs,
-            "val": best["val"],
+            "val": best.val,
             "test": test,
             # Optimistic: selected on test, as the public code does; not the headline number.
             "test_selected_on_test": best_on_test,
@@ -382,7 +392,7 @@ def train_retrieval(cfg: DictConfig) -> dict:
             "data": data.info,
             "timing": {"total_s": time.perf_counter() - started,
                        "distill_s": distilled.seconds if distilled else 0.0},
-            "run_dir": str(run_dir),
+            "run_dir": str(run.dir),
         }  # fmt: skip
         if distilled is not None:
             summary["distill"] = {
@@ -396,17 +406,11 @@ def train_retrieval(cfg: DictConfig) -> dict:
             }
             if similarity is not None:
                 image = similarity_image(similarity)
-                _save_png(image, run_dir / "similarity.png")
+                _save_png(image, run.dir / "similarity.png")
                 logger.log_image("distill/similarity", image, cfg.train.epochs)
-        recorder.write_summary(summary)
-        from mmc.logging.recorder import flatten
-
-        logger.summary(flatten(summary))
+        run.write_summary(summary)
         print(format_retrieval(summary))
-        exit_code = 0
         return summary
-    finally:
-        logger.finish(exit_code)
 
 
 def collapse_report(

@@ -54,7 +54,7 @@ def test_five_modalities_mostly_missing(compose, tmp_path, backbone):
 @pytest.mark.parametrize("remedy", REMEDIES)
 @pytest.mark.parametrize("backbone", BACKBONES)
 def test_runs_with_every_remedy(compose, tmp_path, backbone, remedy):
-    extra = {"kd": ["remedy.epochs=1", "remedy.teacher_epochs=1"]}.get(remedy, [])
+    extra = {"kd": ["remedy.epochs=1", "diagnostics.unimodal_epochs=1"]}.get(remedy, [])
     cfg = compose(
         f"backbone={backbone}", f"remedy={remedy}", "data.missing_rate=0.3",
         "dataset.source.n_train=200", "train.epochs=1", *QUIET, *extra, run_dir=tmp_path,

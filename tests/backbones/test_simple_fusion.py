@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmc.data.batch import Batch
-from mmc.train import build_model
+from mmc.engine.model import build_model
 
 
 @pytest.mark.parametrize("backbone", ["concat", "late"])

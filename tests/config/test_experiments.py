@@ -20,7 +20,7 @@ EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml
 COMMON = ["logger=none", "progress=false", "train.epochs=1", "diagnostics.unimodal_epochs=1"]
 # Remedies with their own training stages: one epoch each.
 REMEDY_TINY = {
-    "kd": ["remedy.epochs=1", "remedy.teacher_epochs=1", "remedy.nce_negatives=64"],
+    "kd": ["remedy.epochs=1", "diagnostics.unimodal_epochs=1", "remedy.nce_negatives=64"],
     "ebr": ["remedy.hidden=32", "remedy.shared_dim=16", "remedy.disc_hidden=[16]"],
     "repblend": [
         "remedy.iterations=2",

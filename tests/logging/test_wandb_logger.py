@@ -42,7 +42,7 @@ def test_offline_run_logs_rank_curves_per_epoch(compose, tmp_path, monkeypatch):
 
 
 def test_failed_job_still_finishes_its_run(compose, tmp_path, monkeypatch):
-    import mmc.train as train_module
+    import mmc.runners.classification as train_module
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
 

@@ -9,7 +9,12 @@ from mmc.remedies.kd import KnowledgeDistillation, distillation_stages
 from mmc.train import train
 from tests.remedies.conftest import SMALL
 
-KD_FAST = ["remedy=kd", "remedy.epochs=1", "remedy.teacher_epochs=2", "remedy.nce_negatives=64"]
+KD_FAST = [
+    "remedy=kd",
+    "remedy.epochs=1",
+    "diagnostics.unimodal_epochs=2",
+    "remedy.nce_negatives=64",
+]
 
 
 def test_distillation_stages_follow_the_order_option():
@@ -66,7 +71,7 @@ def test_kd_distils_into_the_weakest_in_the_configured_order(compose, tmp_path, 
         run_dir=tmp_path,
     )  # fmt: skip
     from mmc.data.build import build_dataset
-    from mmc.train import build_model
+    from mmc.engine.model import build_model
 
     captured = {}
     real_build = build_model
@@ -75,7 +80,7 @@ def test_kd_distils_into_the_weakest_in_the_configured_order(compose, tmp_path, 
         captured["model"] = real_build(cfg, data)
         return captured["model"]
 
-    monkeypatch.setattr("mmc.train.build_model", keep)
+    monkeypatch.setattr("mmc.runners.classification.build_model", keep)
     train(cfg)
     report = captured["model"].remedy.report
     strength = report["strength"]

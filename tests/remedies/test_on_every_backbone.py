@@ -9,7 +9,12 @@ from tests.remedies.conftest import SMALL, SMALL_EBR
 
 BACKBONES = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "backbone").glob("*.yaml"))
 REMEDY = {
-    "kd": ["remedy=kd", "remedy.epochs=1", "remedy.teacher_epochs=1", "remedy.nce_negatives=32"],
+    "kd": [
+        "remedy=kd",
+        "remedy.epochs=1",
+        "diagnostics.unimodal_epochs=1",
+        "remedy.nce_negatives=32",
+    ],
     "ebr": ["remedy=ebr", *SMALL_EBR, "substitution=ebr"],
 }
 

@@ -105,3 +105,44 @@ def test_eval_every_evaluates_the_first_every_nth_and_last_epoch(compose, tmp_pa
     rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows if "val/r_mean" in r] == [0, 1, 3, 4]
     assert len(rows) == 5 and s["best_epoch"] in (0, 1, 3, 4)
+
+
+def _records(run_dir):
+    import json
+
+    strip = lambda r: {k: v for k, v in r.items() if not k.startswith("time/")}  # noqa: E731
+    return [strip(json.loads(x)) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("remedy", ["none", "repblend"])
+def test_resume_after_a_kill_ends_with_the_same_metrics(compose, tmp_path, monkeypatch, remedy):
+    import mmc.retrieval.run as retrieval_run
+
+    extra = [
+        "train.epochs=4", "train.scheduler=step", "train.step_size=2", f"remedy={remedy}",
+        *ref(tmp_path),
+        *([f"remedy.expert_dir={tmp_path / 'experts'}", "remedy.iterations=3",
+           "remedy.num_experts=1", "remedy.expert_train_epochs=3", "data.num_pairs=10"]
+          if remedy == "repblend" else []),
+    ]  # fmt: skip
+    full = train(compose(*SMALL, *extra, tiny=False, run_dir=tmp_path / "full"))
+    real_epoch = retrieval_run.train_epoch
+    distilled = []
+
+    def killed_in_epoch_2(*args, **kwargs):
+        if args[5] == 2:  # the epoch argument
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(retrieval_run, "train_epoch", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose(*SMALL, *extra, tiny=False, run_dir=tmp_path / "killed"))
+    monkeypatch.setattr(retrieval_run, "train_epoch", real_epoch)
+    monkeypatch.setattr(retrieval_run, "distill", lambda *a, **k: distilled.append(1))
+    resumed = train(compose(f"resume={tmp_path / 'killed'}"))
+    assert distilled == []  # the distilled set was reloaded, not distilled again
+    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
+    assert resumed["collapse"] == full["collapse"]
+    assert _records(tmp_path / "killed") == _records(tmp_path / "full")
+    # A finished run is not trained again.
+    assert train(compose(f"resume={tmp_path / 'killed'}"))["test"] == full["test"]

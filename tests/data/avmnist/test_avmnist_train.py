@@ -97,7 +97,7 @@ def test_every_remedy_trains_on_the_small_setting(compose, small_dir, tmp_path, 
         f"remedy={remedy}",
         *QUICK,
         # Short remedy schedules where a remedy has them (KD's pretraining stages).
-        *(["remedy.epochs=1", "remedy.teacher_epochs=1"] if remedy == "kd" else []),
+        *(["remedy.epochs=1", "diagnostics.unimodal_epochs=1"] if remedy == "kd" else []),
         tiny=False,
         run_dir=tmp_path,
     )

@@ -1,0 +1,136 @@
+"""The run lifecycle every runner shares.
+
+run directory -> config.yaml -> logger started with the run's name and tags -> per-epoch
+records (metrics.jsonl + logger) and checkpoints -> summary.json + logger summary -> logger
+finished with the run's exit code. `resume=<run dir>` reloads the saved config and the last
+checkpoint; a completed run is not run again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from mmc.config.build import build
+from mmc.config.schema import MmcConfig
+from mmc.errors import check
+from mmc.logging.recorder import RunRecorder, flatten
+from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
+
+log = logging.getLogger("mmc")
+GROUPS = ("dataset", "backbone", "remedy", "logger")
+
+
+def choices(cfg: DictConfig) -> dict[str, str]:
+    """Group option names (synthetic, concat, ...) for names, tags and reports."""
+    if HydraConfig.initialized():
+        ch = HydraConfig.get().runtime.choices
+        return {g: str(ch.get(g)) for g in GROUPS}
+    return {
+        "dataset": str(cfg.dataset.get("name", "dataset")),
+        "backbone": str(cfg.backbone._target_).rsplit(".", 1)[-1],
+        "remedy": str(cfg.remedy._target_).rsplit(".", 1)[-1],
+        "logger": str(cfg.logger._target_).rsplit(".", 1)[-1],
+    }
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path("outputs/runs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S.%f")
+
+
+def resumed_config(cfg: DictConfig) -> DictConfig:
+    """`resume=<dir>`: the config saved in <dir>, to continue from its last checkpoint."""
+    directory = Path(cfg.resume)
+    check(directory.is_dir(), f"resume={cfg.resume}: no such run directory")
+    saved = directory / "config.yaml"
+    check(
+        saved.exists(),
+        f"resume={cfg.resume}: no config.yaml there; point resume at a run directory",
+    )
+    check(
+        (directory / LAST).exists(),
+        f"resume={cfg.resume}: no checkpoint yet (the run stopped before its first epoch ended); "
+        "start it again without resume",
+    )
+    resumed = OmegaConf.merge(OmegaConf.structured(MmcConfig), OmegaConf.load(saved))
+    resumed.resume, resumed.run_dir = str(directory), str(directory)
+    return resumed
+
+
+class Run:
+    """One run's directory, records and logger. Build it, then `with run.active(name, tags)`."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.dir = run_dir(cfg)
+        self.recorder = RunRecorder(self.dir)
+        self.choices = choices(cfg)
+        self.logger = None
+
+    @property
+    def resuming(self) -> bool:
+        return bool(self.cfg.resume)
+
+    def completed_summary(self) -> dict | None:
+        """The summary of a resumed run that already finished (nothing left to do)."""
+        if self.resuming and self.recorder.summary_path.exists():
+            log.info("run %s is already complete; nothing to resume", self.dir)
+            return OmegaConf.to_container(OmegaConf.load(self.recorder.summary_path))
+        return None
+
+    def write_config(self) -> None:
+        self.recorder.write_config(self.cfg)
+
+    def name_and_tags(self, parts: list[str], skip: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+        name = self.cfg.name or "-".join([*parts, f"s{self.cfg.seed}"])
+        tags = [
+            *self.cfg.tags,
+            *(f"{g}:{c}" for g, c in self.choices.items() if g not in ("logger", *skip)),
+        ]
+        return name, tags
+
+    @contextmanager
+    def active(self) -> Iterator[Run]:
+        """Finish the logger with exit code 0 when the block completes, 1 when it raises."""
+        self.logger = build(self.cfg.logger, "logger")
+        exit_code = 1
+        try:
+            yield self
+            exit_code = 0
+        finally:
+            self.logger.finish(exit_code)
+
+    def start_logger(self, name: str, tags: list[str]) -> None:
+        self.logger.start(OmegaConf.to_container(self.cfg, resolve=True), self.dir, name, tags)
+
+    def log(self, record: dict, step: int) -> None:
+        self.recorder.log(record)
+        self.logger.log(record, step)
+
+    def save_best(self, payload: dict) -> None:
+        save_atomic(payload, self.dir / BEST)
+
+    def save_last(self, payload: dict) -> None:
+        save_atomic(payload, self.dir / LAST)
+
+    def load_last(self, device: torch.device) -> dict:
+        """The last checkpoint; the metrics recorded after it are dropped (they are redone)."""
+        ckpt = load(self.dir / LAST, device)
+        self.recorder.truncate_after(ckpt["epoch"])
+        log.info("resuming %s from epoch %d", self.dir, ckpt["epoch"] + 1)
+        return ckpt
+
+    def write_summary(self, summary: dict) -> None:
+        self.recorder.write_summary(summary)
+        self.logger.summary(flatten(summary))
