@@ -24,6 +24,8 @@ import torch
 from omegaconf import DictConfig
 
 from mmc.config.build import build
+from mmc.retrieval.features import load_image
+from mmc.retrieval.karpathy import load_split
 from mmc.retrieval.model import DualEncoder
 from mmc.retrieval.pairs import PairSplit, RetrievalData
 
@@ -33,9 +35,6 @@ def uses_full_encoder(remedy) -> bool:
 
 
 def load_split_pixels(cfg: DictConfig, split: str, size: int) -> torch.Tensor:
-    from mmc.retrieval.features import load_image
-    from mmc.retrieval.karpathy import load_split
-
     src = cfg.dataset.source
     root = Path(str(src.root)).expanduser()
     paths = load_split(root, src.name, split, src.get("max_words", 30)).images
