@@ -13,9 +13,16 @@ distance ‖θ_T − θ_{s+E}‖² / ‖θ_s − θ_{s+E}‖² to the expert's l
 - representation blending (RepBlend): each inner step mixes the mini-batch with a shuffled
   copy of itself, λ ~ Beta(α, α), the same λ and permutation for both modalities; S is not
   mixed.
-- symmetric projection matching (RepBlend): a normalised term and a step size per branch
-  (image head, text head); off = one joint term and one step size over all trained
-  parameters (LoRS). In pixel space "off" also means experts that train the image encoder.
+- matching-loss bookkeeping (`branches`, as the reference code): a step size per branch
+  (image side, text head) always; the synthetic data's gradient comes from the sum of the
+  two normalised terms ("per_branch", Flickr) or from one term Σ‖θ_T − θ*‖² / Σ‖θ_s − θ*‖²
+  over both branches ("merged", `--merge_loss_branches` on COCO); each step size's gradient
+  comes from its own branch's term in both cases. "joint" (one term and one step size over
+  everything) is mmc's former approximation, kept for comparison only.
+- symmetric projection matching (RepBlend) vs LoRS is about *what* the image side trains:
+  RepBlend freezes the image encoder and matches the image head's trajectory; LoRS matches
+  the full image encoder's. With frozen features (feature space) the two coincide; in pixel
+  space `symmetric=false` puts the trainable encoder in the experts and the inner loop.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from torch.func import functional_call
 
 from mmc.errors import ConfigError, DataError, check
 from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
+from mmc.retrieval.progress import Progress
 from mmc.retrieval.trajectories import ExpertBank
 
 
@@ -39,7 +47,7 @@ class DistillSettings:
     iterations: int = 3000
     syn_steps: int = 8
     batch_syn: int = 20
-    max_start_epoch: int = 2
+    max_start_epoch: int = 2  # start epochs drawn from [0, max_start_epoch)
     expert_epochs: int = 1  # match θ_{s+expert_epochs}
     lr_img: float = 100.0
     lr_txt: float = 100.0
@@ -49,7 +57,8 @@ class DistillSettings:
     syn_lr_init: float = 0.1
     similarity: str = "lowrank"  # lowrank | none
     sim_rank: int = 10
-    sim_alpha: float = 1.0
+    sim_alpha: float = 3.0
+    branches: str = "per_branch"  # per_branch | merged | joint
     blend: bool = True
     blend_alpha: float = 1.0
     symmetric: bool = True
@@ -61,8 +70,14 @@ class DistillSettings:
         check(self.batch_syn >= 2, f"remedy.batch_syn={self.batch_syn} must be at least 2")
         check(self.expert_epochs >= 1, f"remedy.expert_epochs={self.expert_epochs} must be >= 1")
         check(
-            self.max_start_epoch >= 0, f"remedy.max_start_epoch={self.max_start_epoch} must be >= 0"
+            self.max_start_epoch >= 1,
+            f"remedy.max_start_epoch={self.max_start_epoch} must be >= 1 "
+            "(start epochs are drawn from [0, max_start_epoch))",
         )
+        if self.branches not in BRANCHES:
+            raise ConfigError(
+                f"remedy.branches={self.branches!r} is not valid; use one of: {', '.join(BRANCHES)}"
+            )
         check(self.blend_alpha > 0, f"remedy.blend_alpha={self.blend_alpha} must be > 0")
         if self.similarity not in ("lowrank", "none"):
             raise ConfigError(
@@ -70,14 +85,18 @@ class DistillSettings:
             )
 
 
+BRANCHES = ("per_branch", "merged", "joint")
+
+
 class LowRankSimilarity(nn.Module):
-    """S = diag(a) + (alpha/r)·L·Rᵀ over the N synthetic pairs; the identity at start."""
+    """S = diag(a) + (alpha/r)·L·Rᵀ over the N synthetic pairs; the identity at start
+    (a = 1, L ~ N(0, 1), R = 0, as LoRS's LowRankSimilarityGenerator)."""
 
     def __init__(self, n: int, rank: int, alpha: float, generator: torch.Generator) -> None:
         super().__init__()
         rank = max(1, min(rank, n))
         self.diag = nn.Parameter(torch.ones(n))
-        self.left = nn.Parameter(torch.randn(n, rank, generator=generator) / math.sqrt(rank))
+        self.left = nn.Parameter(torch.randn(n, rank, generator=generator))
         self.right = nn.Parameter(torch.zeros(n, rank))
         self.scale = alpha / rank
 
@@ -125,7 +144,7 @@ class Distiller:
             if settings.similarity == "lowrank"
             else None
         )
-        groups = ("image", "text") if settings.symmetric else ("all",)
+        groups = ("all",) if settings.branches == "joint" else ("image", "text")
         self.step_sizes = nn.ParameterDict(
             {g: nn.Parameter(torch.tensor(settings.syn_lr_init, device=device)) for g in groups}
         )
@@ -140,7 +159,7 @@ class Distiller:
         self.beta = torch.distributions.Beta(settings.blend_alpha, settings.blend_alpha)
 
     def group_of(self, name: str) -> str:
-        return self.model.branch_of(name) if self.s.symmetric else "all"
+        return "all" if self.s.branches == "joint" else self.model.branch_of(name)
 
     # ------------------------------------------------------------------ inner loop
     def _plan(self, n: int) -> list[tuple[Tensor, tuple[float, Tensor] | None]]:
@@ -169,14 +188,15 @@ class Distiller:
     def iteration(self, bank: ExpertBank) -> dict[str, float]:
         s = self.s
         snaps = bank.get(int(torch.randint(len(bank), (1,), generator=self.gen)))
-        last_start = min(s.max_start_epoch, len(snaps) - 1 - s.expert_epochs)
+        # Start epochs in [0, max_start_epoch), as np.random.randint(0, max_start_epoch).
+        n_starts = min(s.max_start_epoch, len(snaps) - s.expert_epochs)
         check(
-            last_start >= 0,
+            n_starts >= 1,
             f"the experts keep {len(snaps) - 1} epochs, fewer than "
             f"remedy.expert_epochs={s.expert_epochs}; retrain them with more epochs",
             DataError,
         )
-        start = int(torch.randint(last_start + 1, (1,), generator=self.gen))
+        start = int(torch.randint(n_starts, (1,), generator=self.gen))
         device = self.txt.device
         theta0 = {k: v.to(device) for k, v in snaps[start].items()}
         target = {k: v.to(device) for k, v in snaps[start + s.expert_epochs].items()}
@@ -202,10 +222,17 @@ class Distiller:
             terms.setdefault(g, []).append(((theta[n] - target[n]) ** 2).sum())
             denom[g] = denom.get(g, 0.0) + ((theta0[n] - target[n]) ** 2).sum()
         group_loss = {g: sum(t) / denom[g].clamp_min(1e-12) for g, t in terms.items()}
-        v = {
+        # v = dL/dθ_T of the loss each gradient follows: the step sizes always their own
+        # branch's term; the synthetic data the per-branch sum, or the merged term.
+        v_lr = {
             n: 2.0 * (theta[n] - target[n]) / denom[self.group_of(n)].clamp_min(1e-12)
             for n in names
         }
+        if s.branches == "merged":
+            total_den = sum(denom.values()).clamp_min(1e-12)
+            v = {n: 2.0 * (theta[n] - target[n]) / total_den for n in names}
+        else:
+            v = v_lr
 
         # Pass 2: replay each step with its own graph, back-propagate v·(-α g_t).
         self.opt.zero_grad(set_to_none=True)
@@ -218,11 +245,13 @@ class Distiller:
             surrogate = sum(-(alpha[n].detach() * (v[n] * g).sum()) for n, g in zip(names, grads))
             surrogate.backward()
             for n, g in zip(names, grads):
-                lr_grad[self.group_of(n)] -= (v[n] * g.detach()).sum()
+                lr_grad[self.group_of(n)] -= (v_lr[n] * g.detach()).sum()
             theta = {n: (req[n] - alpha[n].detach() * g).detach() for n, g in zip(names, grads)}
         for g, p in self.step_sizes.items():
             p.grad = lr_grad[g]
         total = sum(group_loss.values())
+        if s.branches == "merged":
+            merged = sum(sum(t) for t in terms.values()) / sum(denom.values()).clamp_min(1e-12)
         check(
             math.isfinite(float(total)),
             "distillation diverged (non-finite matching loss); lower "
@@ -234,6 +263,8 @@ class Distiller:
             for p in self.step_sizes.values():
                 p.clamp_(min=1e-6)
         out = {"distill/loss": float(total), "distill/start_epoch": start}
+        if s.branches == "merged":
+            out["distill/loss_merged"] = float(merged)
         for g, value in group_loss.items():
             out[f"distill/loss_{g}"] = float(value)
             out[f"distill/step_size_{g}"] = float(self.step_sizes[g].detach())
@@ -242,13 +273,16 @@ class Distiller:
     def run(self, bank: ExpertBank, log: Callable[[dict, int], None] | None = None) -> DistilledSet:
         t0 = time.perf_counter()
         history = []
+        progress = Progress(self.s.iterations, "distillation", every=10 * self.s.log_every)
         for it in range(self.s.iterations):
             record = self.iteration(bank)
+            progress.step()
             if it % self.s.log_every == 0 or it == self.s.iterations - 1:
                 record["distill/iteration"] = it
                 history.append(record)
                 if log is not None:
                     log(record, it)
+        progress.close()
         return self.result(history, time.perf_counter() - t0)
 
     def result(self, history: list[dict] | None = None, seconds: float = 0.0) -> DistilledSet:

@@ -25,6 +25,7 @@ from mmc.config.build import build
 from mmc.errors import ConfigError, DataError, check
 from mmc.retrieval.karpathy import annotation_path, load_split
 from mmc.retrieval.pairs import PairSplit, RetrievalData
+from mmc.retrieval.progress import Progress
 from mmc.utils.checkpoint import safe_load
 from mmc.utils.device import select_device
 
@@ -121,14 +122,27 @@ class BertCLS:
                 "(~dataset.source.text_encoder '+dataset.source.text_encoder={_target_:mmc.retrieval.features.MiniLM}')"
             ) from None
         self.max_length, self.batch_size = max_length, batch_size
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> BertCLS:
+        """Run BERT on `device` (prepare_features passes dataset.source.device)."""
+        self.device = torch.device(device)
+        self.model = self.model.to(self.device)
+        return self
 
     @torch.no_grad()
     def __call__(self, texts: list[str]) -> Tensor:
         out = []
+        progress = Progress(
+            len(texts), "text features", unit="captions", every=20 * self.batch_size
+        )
         for i in range(0, len(texts), self.batch_size):
             enc = self.tok(texts[i : i + self.batch_size], padding=True, truncation=True,
                            max_length=self.max_length, return_tensors="pt")  # fmt: skip
-            out.append(self.model(**enc).last_hidden_state[:, 0].float())
+            enc = {k: v.to(self.device) for k, v in enc.items()}
+            out.append(self.model(**enc).last_hidden_state[:, 0].float().cpu())
+            progress.step(len(texts[i : i + self.batch_size]))
+        progress.close()
         return torch.cat(out)
 
 
@@ -179,12 +193,15 @@ def image_features(
     size = int(getattr(encoder, "image_size", 224))
     encoder = encoder.to(device).eval()
     out = []
+    progress = Progress(len(paths), "image features", unit="images", every=20 * batch_size)
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         for i in range(0, len(paths), batch_size):
             batch = np.stack(
                 list(pool.map(lambda p: load_image(p, size), paths[i : i + batch_size]))
             )
             out.append(encoder(torch.from_numpy(batch).to(device)).float().cpu())
+            progress.step(len(batch))
+    progress.close()
     return torch.cat(out)
 
 
@@ -230,6 +247,8 @@ def prepare_features(
     dev = select_device(device)
     img_enc = build(image_encoder, "dataset.source.image_encoder")
     txt_enc = build(text_encoder, "dataset.source.text_encoder")
+    if hasattr(txt_enc, "to"):  # BERT runs on the configured device too, not only the CNN
+        txt_enc.to(dev)
     payload: dict = {"name": name}
     for split in ("train", "val", "test"):
         s = load_split(root, name, split, max_words)

@@ -78,13 +78,17 @@ def contrastive_loss(logits: Tensor) -> Tensor:
 
 
 def soft_bce_loss(logits: Tensor, target: Tensor) -> Tensor:
-    """Weighted BCE between sigmoid(logits) and a soft similarity matrix (LoRS).
+    """LoRS's weighted BCE ("WBCE") between p = sigmoid(logits) and a soft similarity S.
 
-    The B diagonal (matching) and B^2-B off-diagonal entries get equal total weight, so the
-    many negatives do not drown the positives.
+    As in the reference code: per entry -S·log(p + 1e-6) - (1 - S)·log(1 - p + 1e-6), with S
+    not clamped (a learned S may leave [0, 1]); the positives are the entries with S > 0.5,
+    and the mean over positives and the mean over the rest get equal weight (each sum is
+    divided by its count + 1e-6, so an empty group contributes 0).
     """
-    bce = F.binary_cross_entropy_with_logits(logits, target.clamp(0.0, 1.0), reduction="none")
-    eye = torch.eye(logits.shape[0], dtype=torch.bool, device=logits.device)
-    if logits.shape[0] == 1:
-        return bce.mean()
-    return 0.5 * (bce[eye].mean() + bce[~eye].mean())
+    p = torch.sigmoid(logits)
+    loss = -target * torch.log(p + 1e-6) - (1.0 - target) * torch.log(1.0 - p + 1e-6)
+    pos = (target > 0.5).detach()
+    zero = loss.new_zeros(())
+    loss_pos = torch.where(pos, loss, zero).sum() / (pos.sum() + 1e-6)
+    loss_neg = torch.where(~pos, loss, zero).sum() / ((~pos).sum() + 1e-6)
+    return 0.5 * (loss_pos + loss_neg)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from torch import Tensor
 
 from mmc.retrieval.model import DualEncoder, contrastive_loss
 from mmc.retrieval.pairs import PairSplit
+from mmc.retrieval.progress import Progress
 
 log = logging.getLogger("mmc")
 Snapshot = dict[str, Tensor]
@@ -43,12 +45,16 @@ def train_expert(
     batch_size: int,
     keep: int,
     generator: torch.Generator,
+    final: bool = False,
+    desc: str = "expert",
 ) -> list[Snapshot]:
-    """Plain SGD (no momentum) on the symmetric contrastive loss; snapshots of epochs 0..keep."""
+    """Plain SGD (no momentum) on the symmetric contrastive loss; snapshots of epochs 0..keep
+    (and, with `final`, the last epoch's as the last element)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr)
     snaps = [snapshot(model)]
     device = data.txt.device
+    progress = Progress(epochs, desc, unit="epoch", every=1)
     for _ in range(epochs):
         model.train()
         order = torch.randperm(len(data), generator=generator).to(device)
@@ -60,6 +66,10 @@ def train_expert(
             opt.step()
         if len(snaps) <= keep:
             snaps.append(snapshot(model))
+        progress.step()
+    progress.close()
+    if final:
+        snaps.append(snapshot(model))
     return snaps
 
 
@@ -108,9 +118,9 @@ def expert_bank(
             model = make_model().to(device)
             snaps = train_expert(
                 model, data, settings["epochs"], settings["lr"], settings["batch_size"],
-                settings["keep"], gen,
+                settings["keep"], gen, desc=f"expert {i + 1}/{settings['num_experts']}",
             )  # fmt: skip
-            tmp = path.with_suffix(".tmp")
+            tmp = path.parent / f"{path.name}.{os.getpid()}.tmp"  # concurrent runs
             torch.save(snaps, tmp)
             tmp.replace(path)
             log.info("expert %d/%d trained -> %s", i + 1, settings["num_experts"], path)

@@ -13,7 +13,7 @@ from mmc.train import train
 BACKBONES = ["muse", "grape", "m3care", "shaspec"]
 REMEDIES = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "remedy").glob("*.yaml"))
 # Remedies that only apply to another kind of data set: they must refuse with a clear error.
-OTHER_TASK = {"repblend": "retrieval"}
+OTHER_TASK = {"repblend": "retrieval", "repblend_lors": "retrieval"}
 QUIET = ["diagnostics.unimodal=false", "diagnostics.every=0"]
 # Enough steps for the graph backbones to get going (they learn more slowly than concat);
 # MUSE's published dropout 0.25 needs ~30 epochs here, so the fast check turns it off.

@@ -24,12 +24,13 @@ class FakeBank:
         return self.snaps
 
 
-def setup(symmetric: bool, blend: bool, syn_steps: int = 1, n: int = 8):
+def setup(symmetric: bool, blend: bool, syn_steps: int = 1, n: int = 8, branches=None):
     torch.manual_seed(0)
     model = DualEncoder(6, 5, 4)
+    branches = branches or ("per_branch" if symmetric else "joint")
     s = DistillSettings(
-        iterations=1, syn_steps=syn_steps, batch_syn=n, max_start_epoch=0, symmetric=symmetric,
-        blend=blend, syn_lr_init=0.3, sim_rank=2,
+        iterations=1, syn_steps=syn_steps, batch_syn=n, max_start_epoch=1, symmetric=symmetric,
+        blend=blend, syn_lr_init=0.3, sim_rank=2, branches=branches,
     )  # fmt: skip
     g = torch.Generator().manual_seed(1)
     d = Distiller(model, torch.randn(n, 6, generator=g), torch.randn(n, 5, generator=g), s, g)
@@ -38,10 +39,14 @@ def setup(symmetric: bool, blend: bool, syn_steps: int = 1, n: int = 8):
     return model, d
 
 
-@pytest.mark.parametrize("symmetric,blend", [(True, True), (False, False)])
-def test_one_step_memory_constant_gradient_equals_full_unroll(symmetric, blend):
-    """With one inner step the TESLA replay is exact: compare with autograd through the unroll."""
-    model, d = setup(symmetric, blend)
+@pytest.mark.parametrize(
+    "symmetric,blend,branches",
+    [(True, True, "per_branch"), (False, False, "joint"), (True, False, "merged")],
+)
+def test_one_step_memory_constant_gradient_equals_full_unroll(symmetric, blend, branches):
+    """With one inner step the TESLA replay is exact: compare with autograd through the unroll
+    (merged: the data follow the merged term, each step size its own branch's term)."""
+    model, d = setup(symmetric, blend, branches=branches)
     bank = FakeBank(model)
     plan = d._plan(8)
     d._plan = lambda n: plan
@@ -63,13 +68,19 @@ def test_one_step_memory_constant_gradient_equals_full_unroll(symmetric, blend):
     )
     grads = torch.autograd.grad(soft_bce_loss(logits, sim), list(theta.values()), create_graph=True)
     new = {k: theta[k] - lrs[d.group_of(k)] * g for k, g in zip(theta, grads)}
-    loss = 0
-    for grp in lrs:
-        names = [k for k in theta if d.group_of(k) == grp]
-        num = sum(((new[k] - target[k]) ** 2).sum() for k in names)
-        den = sum(((theta0[k] - target[k]) ** 2).sum() for k in names)
-        loss = loss + num / den
-    loss.backward()
+    num = {
+        g: sum(((new[k] - target[k]) ** 2).sum() for k in theta if d.group_of(k) == g) for g in lrs
+    }
+    den = {
+        g: sum(((theta0[k] - target[k]) ** 2).sum() for k in theta if d.group_of(k) == g)
+        for g in lrs
+    }
+    per_branch = sum(num[g] / den[g] for g in lrs)
+    data_loss = sum(num.values()) / sum(den.values()) if branches == "merged" else per_branch
+    data_loss.backward(retain_graph=True)
+    lr_grads = torch.autograd.grad(per_branch, list(lrs.values()))
+    for p, gr in zip(lrs.values(), lr_grads):
+        p.grad = gr
     torch.testing.assert_close(got["img"], img.grad, rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(got["txt"], txt.grad, rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(got["right"], right.grad, rtol=1e-4, atol=1e-7)
@@ -77,9 +88,11 @@ def test_one_step_memory_constant_gradient_equals_full_unroll(symmetric, blend):
         torch.testing.assert_close(got_lr[g], lrs[g].grad, rtol=1e-4, atol=1e-7)
 
 
-def test_symmetric_matching_has_a_term_and_step_size_per_branch():
+def test_reference_bookkeeping_has_a_term_and_step_size_per_branch():
     _, sym = setup(symmetric=True, blend=False)
-    _, joint = setup(symmetric=False, blend=False)
+    _, lors = setup(symmetric=False, blend=False, branches="per_branch")
+    assert set(lors.step_sizes) == {"image", "text"}  # LoRS has two step sizes too
+    _, joint = setup(symmetric=False, blend=False, branches="joint")
     assert set(sym.step_sizes) == {"image", "text"} and set(joint.step_sizes) == {"all"}
     model, _ = setup(True, False)
     out = sym.iteration(FakeBank(model))
@@ -104,10 +117,22 @@ def test_blending_mixes_both_modalities_with_one_lambda_and_permutation():
     assert all(mix is None for _, mix in d._plan(8))
 
 
-def test_low_rank_similarity_starts_as_identity():
-    s = LowRankSimilarity(5, 2, 1.0, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(s(), torch.eye(5))
+def test_low_rank_similarity_starts_as_identity_with_the_reference_init():
+    s = LowRankSimilarity(400, 10, 3.0, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(s(), torch.eye(400))
     torch.testing.assert_close(s(torch.tensor([3, 1])), torch.eye(2))
+    # L ~ N(0, 1) (not / sqrt(r)), scaled by alpha / r in S.
+    assert abs(float(s.left.detach().std()) - 1.0) < 0.05 and s.scale == 3.0 / 10
+
+
+def test_start_epochs_are_drawn_from_zero_to_max_start_epoch_exclusive():
+    model, d = setup(True, False)
+    d.s.max_start_epoch = 2
+    bank = FakeBank(model)
+    bank.snaps = bank.snaps + [bank.snaps[1], bank.snaps[1]]  # 4 snapshots: starts 0..2 reachable
+    d.opt.step = lambda: None
+    starts = {d.iteration(bank)["distill/start_epoch"] for _ in range(30)}
+    assert starts == {0, 1}
 
 
 def test_distillation_lowers_the_matching_loss():
@@ -136,7 +161,7 @@ def test_pixel_space_distils_pixels_through_the_encoder(train_encoder):
     torch.manual_seed(0)
     model = DualEncoder(8, 5, 4, image_encoder=TinyCNN(out_dim=8, image_size=8, width=4))
     model.image_encoder.requires_grad_(train_encoder)
-    s = DistillSettings(syn_steps=1, batch_syn=6, max_start_epoch=0, symmetric=not train_encoder,
+    s = DistillSettings(syn_steps=1, batch_syn=6, max_start_epoch=1, symmetric=not train_encoder,
                         blend=not train_encoder)  # fmt: skip
     g = torch.Generator().manual_seed(1)
     d = Distiller(model, torch.randn(6, 3, 8, 8, generator=g), torch.randn(6, 5, generator=g), s, g)
@@ -149,3 +174,29 @@ def test_pixel_space_distils_pixels_through_the_encoder(train_encoder):
     assert d.img.grad is not None and d.img.grad.abs().sum() > 0
     for n, p in model.image_encoder.named_parameters():
         torch.testing.assert_close(p.detach(), before[n])  # the template is never trained
+
+
+def test_weighted_bce_equals_the_reference_formula_on_a_hand_computed_case():
+    import math
+
+    # logits 0 -> p = 0.5 everywhere; S has one entry > 0.5 per row, one learned entry > 1.
+    logits = torch.zeros(2, 2)
+    s = torch.tensor([[1.2, 0.3], [0.6, 0.0]])
+    # Positives (S > 0.5): (0,0) S=1.2 and (1,0) S=0.6; negatives (0,1) S=0.3, (1,1) S=0.
+    # Each entry: -S log(0.5 + 1e-6) - (1 - S) log(0.5 + 1e-6) = -log(0.500001), whatever S
+    # is (p = 0.5), so use a p != 0.5 too.
+    lg = torch.tensor([[2.0, -1.0], [0.5, 0.0]])
+    p = [[1 / (1 + math.exp(-v)) for v in row] for row in lg.tolist()]
+
+    def entry(i, j):
+        return -s[i, j].item() * math.log(p[i][j] + 1e-6) - (1 - s[i, j].item()) * math.log(
+            1 - p[i][j] + 1e-6
+        )
+
+    pos = (entry(0, 0) + entry(1, 0)) / (2 + 1e-6)
+    neg = (entry(0, 1) + entry(1, 1)) / (2 + 1e-6)
+    assert abs(float(soft_bce_loss(lg, s)) - 0.5 * (pos + neg)) < 1e-6
+    # No clamp: S = 1.2 is used as is (a clamped target would give another value).
+    assert abs(float(soft_bce_loss(logits, s)) - (-math.log(0.5 + 1e-6))) < 1e-6
+    # All-negative target: the positive mean is 0 (empty group), not NaN.
+    assert math.isfinite(float(soft_bce_loss(lg, torch.zeros(2, 2))))

@@ -70,3 +70,39 @@ def cfg_overrides(enc, tmp_path):
         "remedy.expert_train_epochs=2", "remedy.batch_syn=5", "remedy.syn_steps=2",
         f"remedy.expert_dir={tmp_path / 'experts'}", "remedy.blend=false", "remedy.symmetric=false",
     ]  # fmt: skip
+
+
+def _original(root, name, images):
+    fname = {"flickr30k": "dataset_flickr30k.json", "mscoco": "dataset_coco.json"}[name]
+    (root / fname).write_text(json.dumps({"dataset": name, "images": images}))
+
+
+def test_original_karpathy_json_loads_with_restval_in_train(tmp_path):
+    def img(i, split, filepath=None):
+        e = {"filename": f"{i}.jpg", "split": split, "imgid": i,
+             "sentences": [{"raw": f"A Dog number {i}, caption {j}.", "tokens": []} for j in range(5)]}  # fmt: skip
+        if filepath:
+            e["filepath"] = filepath
+        return e
+
+    coco = tmp_path / "coco"
+    coco.mkdir()
+    _original(coco, "mscoco", [img(0, "train", "train2014"), img(1, "restval", "val2014"),
+                               img(2, "val", "val2014"), img(3, "test", "val2014")])  # fmt: skip
+    train = load_split(coco, "mscoco", "train")
+    assert train.images == ["train2014/0.jpg", "val2014/1.jpg"]  # restval -> train
+    assert len(train.captions) == 10 and train.txt2img == [0] * 5 + [1] * 5
+    assert train.captions[0] == "a dog number 0 caption 0"
+    assert load_split(coco, "mscoco", "test").images == ["val2014/3.jpg"]
+
+    flickr = tmp_path / "flickr"
+    (flickr / "flickr30k-images").mkdir(parents=True)
+    _original(flickr, "flickr30k", [img(5, "train"), img(6, "val"), img(7, "test")])
+    val = load_split(flickr, "flickr30k", "val")
+    assert val.images == ["flickr30k-images/6.jpg"] and len(val.captions) == 5
+
+
+def test_original_karpathy_json_missing_fields_is_a_data_error(tmp_path):
+    _original(tmp_path, "flickr30k", [{"filename": "a.jpg", "split": "train"}])
+    with pytest.raises(DataError, match="sentences"):
+        load_split(tmp_path, "flickr30k", "train")

@@ -1,3 +1,5 @@
+import math
+
 import torch
 
 from mmc.retrieval.collapse import (
@@ -33,3 +35,58 @@ def test_collapse_metrics_on_known_geometry():
     assert concentration_ratio(same, reference_mean=0.5) == 1.0
     assert concentration_ratio(spread, reference_mean=0.5) == 0.0
     assert relative_update(2 * spread, spread) == 1.0
+
+
+def test_ties_count_against_the_query_constant_embeddings_score_chance():
+    # 100 images, 5 captions each, every embedding identical: every score ties. The old
+    # rule (a tie is a hit) gave 100 on every recall; a random tie-break gives chance.
+    n, c = 100, 5
+    txt2img = torch.arange(n).repeat_interleave(c)
+    m = retrieval_metrics(torch.ones(n, 8), torch.ones(n * c, 8), txt2img)
+    for k in (1, 5, 10):
+        assert abs(m[f"ir@{k}"] - 100.0 * k / n) < 1e-6  # own image uniform among N
+        # TR: 5 own among 500 captions; P(some own in the first k) = 1 - C(495,k)/C(500,k).
+        p_none = math.comb(n * c - c, k) / math.comb(n * c, k)
+        assert abs(m[f"tr@{k}"] - 100.0 * (1 - p_none)) < 1e-6
+
+
+def test_a_tie_between_own_and_other_item_is_half_a_hit_at_1():
+    img = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # two identical images
+    txt = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    m = retrieval_metrics(img, txt, torch.tensor([0, 1]), ks=(1, 2))
+    # Each caption scores both images equally: a coin flip @1, certain @2.
+    assert m["ir@1"] == 50.0 and m["ir@2"] == 100.0
+
+
+def test_progress_logs_a_line_with_eta_every_n_steps_off_a_terminal():
+    from mmc.retrieval.progress import Progress
+
+    p = Progress(10, "distillation", every=4)
+    for _ in range(10):
+        p.step()
+    p.close()
+    # Under pytest stderr is not a terminal: lines at 4, 8 and the end.
+    assert len(p.lines) == 3 and p.lines[-1].startswith("distillation: 10/10 it (100%)")
+    assert all("ETA" in line for line in p.lines)
+
+
+def test_bert_cls_runs_on_the_device_it_is_moved_to():
+    from types import SimpleNamespace
+
+    from mmc.retrieval.features import BertCLS
+
+    seen = []
+
+    class FakeBert(torch.nn.Module):
+        def forward(self, input_ids, attention_mask):
+            seen.append(input_ids.device)
+            return SimpleNamespace(last_hidden_state=torch.ones(len(input_ids), 3, 4))
+
+    b = object.__new__(BertCLS)  # no weights needed: the device plumbing is what is tested
+    b.model, b.max_length, b.batch_size, b.device = FakeBert(), 8, 2, torch.device("cpu")
+    b.tok = lambda texts, **kw: {"input_ids": torch.zeros(len(texts), 3, dtype=torch.long),
+                                 "attention_mask": torch.ones(len(texts), 3, dtype=torch.long)}  # fmt: skip
+    assert b.to("meta").device == torch.device("meta")
+    b.to("cpu")
+    out = b(["a", "b", "c"])
+    assert out.shape == (3, 4) and seen == [torch.device("cpu")] * 2

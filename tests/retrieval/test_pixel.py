@@ -24,6 +24,38 @@ def test_pixel_space_distils_pixels_end_to_end(compose, karpathy_root, tiny_enco
     assert "train_set/concentration/image" in summary["collapse"]
 
 
+def test_lors_in_pixel_space_trains_the_encoder_through_mmc_train(
+    compose, karpathy_root, tiny_encoders, tmp_path
+):
+    """remedy=repblend_lors remedy.space=pixel: the encoder is in the experts' snapshots, in
+    the matched trajectory and trained at evaluation; RepBlend's symmetric run keeps it out.
+    Both report distill_s, the two sides of the symmetric / full-encoder speed ratio."""
+    enc = [o.format(root=karpathy_root) for o in tiny_encoders]
+    common = [
+        "dataset=flickr30k", "remedy.space=pixel", *enc, "logger=none", "progress=false",
+        "data.num_pairs=10", "train.epochs=2", "remedy.iterations=2", "remedy.num_experts=1",
+        "remedy.expert_train_epochs=2", "remedy.batch_syn=5", "remedy.syn_steps=2",
+        "remedy.log_every=1", f"remedy.expert_dir={tmp_path / 'experts'}",
+        f"dataset.collapse_reference.dir={tmp_path / 'ref'}", "dataset.collapse_reference.epochs=1",
+    ]  # fmt: skip
+    lors = train(compose("remedy=repblend_lors", *common, tiny=False, run_dir=tmp_path / "lors"))
+    sym = train(compose("remedy=repblend", *common, tiny=False, run_dir=tmp_path / "sym"))
+    experts = sorted((tmp_path / "experts").glob("*/expert_000.pt"))
+    keys = [set(torch.load(p, weights_only=True)[0]) for p in experts]
+    assert sorted(any(k.startswith("image_encoder.") for k in ks) for ks in keys) == [False, True]
+    # The LoRS run evaluates a model whose encoder moved from its initialisation.
+    best = torch.load(tmp_path / "lors" / "checkpoints" / "best.pt", weights_only=False)["model"]
+    from mmc.retrieval.features import TinyCNN
+
+    init = TinyCNN(out_dim=16, image_size=24).state_dict()
+    assert any(not torch.equal(best[f"image_encoder.{k}"], v) for k, v in init.items())
+    for s in (lors, sym):
+        assert s["timing"]["distill_s"] > 0 and s["train_set"]["pairs"] == 10
+    assert lors["distill"]["symmetric"] is False and lors["distill"]["blend"] is False
+    distilled = torch.load(tmp_path / "lors" / "distilled.pt", weights_only=False)
+    assert distilled["img"].shape == (10, 3, 24, 24)
+
+
 def test_pixel_space_without_images_is_a_config_error(compose, tmp_path):
     cfg = compose(
         "dataset=synthetic_pairs", "remedy=repblend", "remedy.space=pixel", "logger=none",

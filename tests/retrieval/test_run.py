@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from mmc.errors import ConfigError
@@ -11,22 +13,68 @@ SMALL = [
 ]  # fmt: skip
 
 
+def ref(tmp_path) -> list[str]:
+    """The fixed collapse-reference model, cached under tmp_path, trained briefly."""
+    return [
+        f"dataset.collapse_reference.dir={tmp_path / 'ref'}",
+        "dataset.collapse_reference.epochs=2",
+    ]
+
+
 def test_full_data_beats_chance_and_selects_on_validation(compose, tmp_path):
-    s = train(compose(*SMALL, "train.epochs=4", tiny=False, run_dir=tmp_path))
+    s = train(compose(*SMALL, *ref(tmp_path), "train.epochs=4", tiny=False, run_dir=tmp_path / "r"))
     assert s["train_set"]["source"] == "full" and s["train_set"]["pairs"] == 750
     # Chance with 40 test images and 200 captions: IR@10 = 25%, TR@10 about 23%.
     assert s["test"]["ir@10"] > 50 and s["test"]["tr@10"] > 50
-    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    lines = (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 4 and "val/r_mean" in lines[0]
     assert {"test/modality_gap", "update_norm/model_image", "real_train/intra_cos/text"} <= set(
         s["collapse"]
     )
+    # The reference code's optimistic number (best epoch on test) is reported beside it.
+    assert s["test_selected_on_test"]["r_mean"] >= s["test"]["r_mean"] - 1e-9
+
+
+def test_every_run_is_measured_by_one_fixed_reference_model(compose, tmp_path):
+    """Coreset and distilled runs: the same reference model embeds real, init and train sets."""
+    core = train(compose(*SMALL, *ref(tmp_path), "data.coreset=random", "data.num_pairs=12",
+                         tiny=False, run_dir=tmp_path / "core"))  # fmt: skip
+    dist = train(compose(
+        *SMALL, *ref(tmp_path), "remedy=repblend", "data.num_pairs=12", "remedy.iterations=2",
+        "remedy.num_experts=1", "remedy.expert_train_epochs=2", "remedy.batch_syn=6",
+        "remedy.syn_steps=2", f"remedy.expert_dir={tmp_path / 'experts'}", tiny=False,
+        run_dir=tmp_path / "dist",
+    ))  # fmt: skip
+    a, b = core["collapse"], dist["collapse"]
+    assert a["fixed/reference_model"] == b["fixed/reference_model"]
+    assert len(list((tmp_path / "ref").glob("reference-*.pt"))) == 1  # trained once, reused
+    for key in ("fixed/train_set/concentration/image", "fixed/train_set/modality_gap"):
+        assert key in a and key in b
+    assert "fixed/init/intra_cos/text" in b and "fixed/init/intra_cos/text" not in a
+    # Same model, same seed -> the real pairs' metrics agree exactly between the two runs.
+    assert a["fixed/real/intra_cos/image"] == b["fixed/real/intra_cos/image"]
+    # Distilled run: the reference preset, and the heads train at the learned step sizes.
+    assert dist["distill"]["preset"] == "flickr30k@100"
+    st = dist["distill"]["settings"]
+    assert (st["lr_img"], st["sim_alpha"], st["sim_rank"], st["lr_lr"]) == (100.0, 3.0, 10, 1e-2)
+    first = json.loads((tmp_path / "dist" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["lr"] == pytest.approx(dist["distill"]["step_sizes"]["image"])
+
+
+def test_a_command_line_value_beats_the_preset():
+    from mmc.retrieval.remedy import RepBlend
+
+    r = RepBlend(sim_alpha=0.5)
+    s = r.resolve("mscoco", 180)
+    assert r.preset == "mscoco@200" and s.sim_alpha == 0.5 and s.lr_sim == 50.0
+    assert s.branches == "merged"  # COCO's --merge_loss_branches
 
 
 def test_coreset_run_trains_on_num_pairs(compose, tmp_path):
     s = train(
-        compose(*SMALL, "data.coreset=herding", "data.num_pairs=12", tiny=False, run_dir=tmp_path)
-    )
+        compose(*SMALL, *ref(tmp_path), "data.coreset=herding", "data.num_pairs=12", tiny=False,
+                run_dir=tmp_path / "r")
+    )  # fmt: skip
     assert s["train_set"] == {"source": "coreset:herding", "pairs": 12, "soft_similarity": False}
     assert "train_set/concentration/image" in s["collapse"]
 
@@ -51,6 +99,14 @@ def test_bad_distillation_init_is_a_config_error(compose, tmp_path):
         train(compose(*SMALL, "remedy=repblend", "remedy.init=best", tiny=False, run_dir=tmp_path))
 
 
+def test_eval_every_evaluates_the_first_every_nth_and_last_epoch(compose, tmp_path):
+    s = train(compose(*SMALL, *ref(tmp_path), "train.epochs=5", "+dataset.eval_every=2",
+                      "data.coreset=random", "data.num_pairs=20", tiny=False, run_dir=tmp_path / "r"))  # fmt: skip
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if "val/r_mean" in r] == [0, 1, 3, 4]
+    assert len(rows) == 5 and s["best_epoch"] in (0, 1, 3, 4)
+
+
 def _records(run_dir):
     import json
 
@@ -64,6 +120,7 @@ def test_resume_after_a_kill_ends_with_the_same_metrics(compose, tmp_path, monke
 
     extra = [
         "train.epochs=4", "train.scheduler=step", "train.step_size=2", f"remedy={remedy}",
+        *ref(tmp_path),
         *([f"remedy.expert_dir={tmp_path / 'experts'}", "remedy.iterations=3",
            "remedy.num_experts=1", "remedy.expert_train_epochs=3", "data.num_pairs=10"]
           if remedy == "repblend" else []),

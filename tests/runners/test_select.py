@@ -27,7 +27,12 @@ def test_the_task_picks_the_runner(compose):
 
 
 def test_retrieval_data_sets_are_read_from_the_configs():
-    assert datasets_of(RETRIEVAL) == ["flickr30k", "mscoco", "synthetic_pairs"]
+    assert datasets_of(RETRIEVAL) == [
+        "flickr30k",
+        "mscoco",
+        "synthetic_pairs",
+        "synthetic_pairs_collapse",
+    ]
 
 
 def test_keys_a_retrieval_run_ignores_are_refused(compose, tmp_path):
