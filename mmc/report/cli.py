@@ -39,6 +39,7 @@ from mmc.report.gather import (
 )
 from mmc.report.stats import paired_tests
 from mmc.report.tables import best_method, formatted, markdown, mean_std, write_table
+from mmc.utils.checkpoint import load
 
 RANK = "rank/fused/effective"
 # Swept keys read as the collapse paper's β (Fig. 5): data.modality_weight upweights the
@@ -266,8 +267,6 @@ def draw_figures(
 def similarity_figures(runs: pd.DataFrame, out: Path) -> list[Path]:
     """The soft similarity matrix a retrieval remedy distilled (distilled.pt), one per method
     (its first run)."""
-    from mmc.utils.checkpoint import load
-
     figures = []
     for method, part in runs.groupby("method", sort=False):
         for run_dir in part["run_dir"]:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -43,8 +44,6 @@ def choices(cfg: DictConfig) -> dict[str, str]:
 
 def _option_of(group: str, target: str) -> str:
     """conf/<group>/<option>.yaml whose `_target_` is `target`; the class name otherwise."""
-    from importlib.resources import files
-
     for path in sorted(files("mmc.conf").joinpath(group).iterdir(), key=lambda p: p.name):
         if path.name.endswith(".yaml") and f"_target_: {target}\n" in path.read_text():
             return path.name.removesuffix(".yaml")

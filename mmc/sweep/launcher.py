@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mmc.errors import fail
 from mmc.logging.recorder import write_json_atomic
+from mmc.sweep.jobs import _comparable, _first_difference
 from mmc.sweep.objective import objective
 
 log = logging.getLogger("mmc")
@@ -58,8 +59,6 @@ def job_dir(sweep_config: DictConfig) -> Path:
 
 def completed_summary(run_dir: Path, task_cfg: DictConfig) -> dict | None:
     """The summary of a completed run of this very config in run_dir, else None."""
-    from mmc.sweep.jobs import _comparable, _first_difference
-
     summary, saved = run_dir / SUMMARY, run_dir / "config.yaml"
     if not (summary.exists() and saved.exists()) or (run_dir / FAILURE).exists():
         return None

@@ -10,6 +10,11 @@ import dataclasses
 import logging
 import os
 import shutil
+
+try:
+    import resource
+except ImportError:  # not on Windows
+    resource = None
 import sys
 import time
 from dataclasses import dataclass
@@ -214,9 +219,7 @@ def _connect(tmp: Path, run: RunOptions):
 
 def _peak_rss_mib() -> int:
     """Peak resident memory of this process so far (DuckDB's native allocations included)."""
-    try:
-        import resource
-    except ImportError:  # not on Windows
+    if resource is None:  # not on Windows
         return -1
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss / 2**20 if sys.platform == "darwin" else rss / 1024)
