@@ -24,7 +24,7 @@ from mmc.errors import ConfigError, MmcError, fail, interrupted
 from mmc.runners.lifecycle import GROUPS, choices
 from mmc.runners.select import check_runner
 from mmc.sweep.devices import device_for_job, register_resolvers
-from mmc.sweep.expand import first_job, sweep_jobs
+from mmc.sweep.expand import MAX_COMBINATIONS, first_job, sweep_jobs
 from mmc.sweep.jobs import conflict_error, in_multirun, job_conflict, run_sweep_job
 from mmc.sweep.launcher import register_launchers
 from mmc.sweep.objective import objective
@@ -126,7 +126,14 @@ def validate_command_line(argv: list[str]) -> None:
             device_for_job(cfg.devices, 0)
     # Before Hydra writes .hydra/ anywhere: never into a directory holding another run.
     explicit = _explicit(args.overrides, "hydra.sweep.dir" if args.multirun else "hydra.run.dir")
-    if args.multirun and explicit and "hydra.sweep.subdir" not in " ".join(args.overrides):
+    # Job numbers are positions in the full sweep: checked when every job was composed.
+    every_job = len(composed) == len(jobs) and len(jobs) <= MAX_COMBINATIONS
+    if (
+        args.multirun
+        and every_job
+        and explicit
+        and "hydra.sweep.subdir" not in " ".join(args.overrides)
+    ):
         for num, cfg in enumerate(composed):
             job_dir = Path(explicit) / str(num)
             differs = job_conflict(job_dir, cfg)

@@ -12,7 +12,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from mmc.app import _sweep_jobs
+from mmc.sweep.expand import sweep_jobs
 from mmc.sweep.jobs import FAILURE, REFUSED_SUFFIX, completed
 
 log = logging.getLogger("mmc")
@@ -68,7 +68,7 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            current = _sweep_jobs(list(config.hydra.overrides.task))
+            current = sweep_jobs(list(config.hydra.overrides.task), max_combinations=None)
         except Exception:
             current = None
         outcome = sweep_outcome(sweep_dir, current)

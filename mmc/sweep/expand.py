@@ -52,8 +52,10 @@ def sweep_jobs(
     overrides: list[str],
     sweeper_params: Mapping[str, object] | None = None,
     config_loader=None,
+    max_combinations: int | None = MAX_COMBINATIONS,
 ) -> list[list[str]]:
-    """Every job's override list (or each value once when the cross product is huge)."""
+    """Every job's override list, in Hydra's job order; past `max_combinations` jobs (None: no
+    limit), each value once instead (enough to validate every value)."""
     params = [f"{k}={v}" for k, v in (sweeper_params or {}).items()]
     by_key: dict[str, list[str]] = {}
     for o in parse(params + list(overrides), config_loader):
@@ -64,7 +66,7 @@ def sweep_jobs(
     total = 1
     for c in columns:
         total *= len(c)
-    if total <= MAX_COMBINATIONS:
+    if max_combinations is None or total <= max_combinations:
         return [list(job) for job in itertools.product(*columns)]
     first = [c[0] for c in columns]
     jobs = [first]

@@ -399,9 +399,9 @@ def test_stale_job_dirs_of_an_older_sweep_are_reported_apart(world, tmp_path, ca
     shutil.copytree(world / "sweep", tmp_path / "sweep")
     shutil.copytree(world / "sweep" / "0", tmp_path / "sweep" / "1")
     (tmp_path / "sweep" / "1" / ".hydra" / "overrides.yaml").write_text("- train.lr=0.5\n")
-    from mmc.app import _sweep_jobs
+    from mmc.sweep.expand import sweep_jobs
 
-    current = _sweep_jobs([*TINY, "train.lr=0.001"])
+    current = sweep_jobs([*TINY, "train.lr=0.001"], max_combinations=None)
     outcome = sweep_outcome(tmp_path / "sweep", current)
     assert outcome["completed"] == [tmp_path / "sweep" / "0"]
     assert outcome["stale"] == [tmp_path / "sweep" / "1"]
