@@ -39,7 +39,7 @@ from mmc.report.gather import (
 )
 from mmc.report.stats import paired_tests
 from mmc.report.tables import best_method, formatted, markdown, mean_std, write_table
-from mmc.utils.checkpoint import load
+from mmc.utils.checkpoint import load_record
 
 RANK = "rank/fused/effective"
 # Swept keys read as the collapse paper's β (Fig. 5): data.modality_weight upweights the
@@ -273,7 +273,7 @@ def similarity_figures(runs: pd.DataFrame, out: Path) -> list[Path]:
             path = Path(run_dir) / "distilled.pt"
             if not path.exists():
                 continue
-            sim = load(path, "cpu").get("similarity")
+            sim = load_record(path, "distilled set").get("similarity")
             if sim is not None:
                 name = "".join(c if c.isalnum() else "_" for c in str(method))
                 figures.append(

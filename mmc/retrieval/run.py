@@ -40,7 +40,7 @@ from mmc.retrieval.reference import fixed_collapse, reference_model
 from mmc.retrieval.remedy import RepBlend
 from mmc.retrieval.trajectories import expert_bank
 from mmc.runners.lifecycle import Run
-from mmc.utils.checkpoint import BEST, load, save_atomic
+from mmc.utils.checkpoint import BEST, load, load_record, save_atomic
 from mmc.utils.device import select_device
 from mmc.utils.seed import epoch_generator, rng_state, seed_everything, set_rng_state
 
@@ -269,7 +269,9 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
         similarity = None
         saved_set = run.dir / DISTILLED_SET
         if isinstance(remedy, RepBlend) and run.resuming and saved_set.exists():
-            distilled = DistilledSet(**load(saved_set, device))  # distilled before the stop
+            distilled = DistilledSet(
+                **load_record(saved_set, "distilled set", device)
+            )  # distilled before the stop
         elif isinstance(remedy, RepBlend):
             distilled = distill(cfg, data, remedy, make_model, device, logger, run.dir)
             save_atomic(vars(distilled), saved_set)

@@ -54,6 +54,15 @@ def safe_load(path: Path, what: str, fix: str, device: torch.device | str = "cpu
         raise DataError(f"{path} is not a valid {what} ({first.strip()[:160]}); {fix}") from None
 
 
+def load_record(path: Path, what: str, device: torch.device | str = "cpu") -> dict:
+    """A saved dict of tensors and plain values other than a model checkpoint (a distilled set),
+    loaded as safely as a checkpoint."""
+    record = safe_load(path, what, "delete it and start the run again without resume=", device)
+    if not isinstance(record, dict):
+        raise DataError(f"{path} is not a valid {what} (not a dict); delete it and start again")
+    return record
+
+
 def load(path: Path, device: torch.device | str = "cpu") -> dict:
     ckpt = safe_load(
         path,

@@ -45,7 +45,7 @@ def test_keys_a_retrieval_run_ignores_are_refused(compose, tmp_path):
     msg = str(e.value)
     for named in ("substitution=mean", "data.missing_rate=0.5", "diagnostics.extra=[cka]"):
         assert named in msg
-    assert "backbone=MUSE" in msg and "\n" not in msg
+    assert "backbone=muse" in msg and "\n" not in msg
     assert not (tmp_path / "config.yaml").exists()  # refused before anything is written
 
 
