@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 
 from mmc.config.build import build
 from mmc.config.compose import compose_config
@@ -27,12 +28,36 @@ Data sets: mmc train --help lists the `dataset` options.
 """
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record is emitted, not the stream of the first
+    call: `main` can run several times in one process (tests, notebooks) with stderr swapped."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def _log_to_stderr() -> None:
+    """logging.basicConfig with a handler that follows sys.stderr (a no-op where the root
+    logger already has handlers, as under pytest)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = _CurrentStderr()
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+
+
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE, end="")
         return 0
     # Progress of long preparations (stage timings) on stderr; the JSON facts go to stdout.
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s")
+    _log_to_stderr()
     cfg = compose_config(argv)
     if cfg.dataset.get("prepare") is not None:
         result = build(cfg.dataset.prepare, "dataset.prepare")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -52,3 +53,17 @@ def mimic_demo() -> Path:
     if not MIMIC_DEMO.is_dir():
         pytest.skip(MIMIC_SKIP.format(root=MIMIC_DEMO))
     return MIMIC_DEMO
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging_handlers():
+    """In-process `mmc train` runs Hydra's job logging, which leaves handlers on the root and
+    `mmc` loggers bound to that test's captured streams; a later test would log into a closed
+    stream ("--- Logging error ---" on its stderr)."""
+    loggers = [logging.getLogger(), logging.getLogger("mmc")]
+    before = [(lg, list(lg.handlers), lg.level, lg.propagate) for lg in loggers]
+    yield
+    for lg, handlers, level, propagate in before:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
