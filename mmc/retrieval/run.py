@@ -42,7 +42,7 @@ from mmc.retrieval.trajectories import expert_bank
 from mmc.runners.lifecycle import Run
 from mmc.utils.checkpoint import BEST, load, load_record, save_atomic
 from mmc.utils.device import select_device
-from mmc.utils.seed import epoch_generator, rng_state, seed_everything, set_rng_state
+from mmc.utils.seed import epoch_generator, rng_state, seed_everything
 
 log = logging.getLogger("mmc")
 # The training set a distillation produced, as training uses it: `resume=` reloads it.
@@ -299,12 +299,7 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
         start_epoch, best = 0, Best()
         best_on_test = {"r_mean": -math.inf}  # updated in place by run_epoch
         if run.resuming:
-            ckpt = run.load_last(device)
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            if sched is not None:
-                sched.load_state_dict(ckpt["scheduler"])
-            set_rng_state(ckpt["rng"])
+            ckpt = run.restore(device, model, opt, sched)
             start_epoch = ckpt["epoch"] + 1
             best = Best(**ckpt["best"], state=load(run.dir / BEST, device)["model"])
             best_on_test.update(ckpt.get("best_on_test") or {})

@@ -38,7 +38,7 @@ from mmc.logging.progress import EpochLog, phase, to_log_files
 from mmc.remedies.substitution import make_substitution
 from mmc.runners.lifecycle import Run
 from mmc.utils.device import autocast_dtype, select_device
-from mmc.utils.seed import rng_state, seed_everything, set_rng_state
+from mmc.utils.seed import rng_state, seed_everything
 
 log = logging.getLogger("mmc")
 
@@ -81,14 +81,9 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
         start_epoch, best = 0, Best()
         diag_seconds, last_saved = 0.0, -math.inf
         if run.resuming:
-            ckpt = run.load_last(device)
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            if sched is not None:
-                sched.load_state_dict(ckpt["scheduler"])
+            ckpt = run.restore(device, model, opt, sched)
             if scaler is not None and ckpt.get("scaler"):
                 scaler.load_state_dict(ckpt["scaler"])
-            set_rng_state(ckpt["rng"])
             start_epoch, diag_seconds = ckpt["epoch"] + 1, ckpt["diag_seconds"]
             best = Best(**ckpt["best"], state=ckpt["best_model"])
 

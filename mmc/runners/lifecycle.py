@@ -25,6 +25,7 @@ from mmc.errors import check
 from mmc.logging.recorder import RunRecorder, flatten
 from mmc.utils import rundir
 from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
+from mmc.utils.seed import set_rng_state
 
 log = logging.getLogger("mmc")
 GROUPS = ("dataset", "backbone", "remedy", "logger")
@@ -147,6 +148,17 @@ class Run:
         ckpt = load(self.dir / LAST, device)
         self.recorder.truncate_after(ckpt["epoch"])
         log.info("resuming %s from epoch %d", self.dir, ckpt["epoch"] + 1)
+        return ckpt
+
+    def restore(self, device: torch.device, model, opt, sched) -> dict:
+        """Load the last checkpoint into the model, optimiser, scheduler and RNG; returns the
+        checkpoint for the runner's own extra state."""
+        ckpt = self.load_last(device)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ckpt["scheduler"])
+        set_rng_state(ckpt["rng"])
         return ckpt
 
     def write_summary(self, summary: dict) -> None:
