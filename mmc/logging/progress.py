@@ -1,4 +1,5 @@
-"""Plain log lines for runs nobody watches in a terminal (SLURM, nohup, `> file`).
+"""Plain log lines for runs nobody watches in a terminal (SLURM, nohup, `> file`), and
+progress with ETA for long loops.
 
 A progress bar is invisible there, so a run that prints nothing between its start and its
 summary looks hung. When stdout is not a terminal, one INFO line per epoch (loss, monitored
@@ -12,6 +13,8 @@ import logging
 import math
 import sys
 import time
+
+from tqdm import tqdm
 
 log = logging.getLogger("mmc")
 
@@ -70,3 +73,42 @@ def to_log_files(text: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+class Progress:
+    """Progress with ETA for long loops (experts, distillation, feature extraction): a tqdm
+    bar on a terminal; off one, a log line every `every` steps and at the end."""
+
+    def __init__(
+        self, total: int, desc: str, unit: str = "it", every: int = 100, enabled: bool = True
+    ) -> None:
+        self.total, self.desc, self.unit, self.every = int(total), desc, unit, max(1, int(every))
+        self.n, self.t0, self.enabled = 0, time.perf_counter(), enabled and total > 0
+        tty = sys.stderr.isatty()
+        self.bar = tqdm(total=total, desc=desc, unit=unit) if self.enabled and tty else None
+        self.lines: list[str] = []  # what was logged (tests read it)
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.t0
+        rate = self.n / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.n) / rate if rate > 0 else float("nan")
+        pct = 100.0 * self.n / max(self.total, 1)
+        return (
+            f"{self.desc}: {self.n}/{self.total} {self.unit} ({pct:.0f}%), "
+            f"{_duration(elapsed)} elapsed, {rate:.2f} {self.unit}/s, ETA {_duration(eta)}"
+        )
+
+    def step(self, n: int = 1) -> None:
+        self.n += n
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.n % self.every == 0 or self.n == self.total:
+            text = self.line()
+            self.lines.append(text)
+            log.info(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

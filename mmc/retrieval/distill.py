@@ -37,8 +37,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from mmc.errors import ConfigError, DataError, check
+from mmc.logging.progress import Progress
 from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
-from mmc.retrieval.progress import Progress
 from mmc.retrieval.trajectories import ExpertBank
 
 

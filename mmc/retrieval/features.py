@@ -23,9 +23,9 @@ from torch import Tensor, nn
 
 from mmc.config.build import build
 from mmc.errors import ConfigError, DataError, check
+from mmc.logging.progress import Progress
 from mmc.retrieval.karpathy import annotation_path, load_split
 from mmc.retrieval.pairs import PairSplit, RetrievalData
-from mmc.retrieval.progress import Progress
 from mmc.utils.checkpoint import safe_load
 from mmc.utils.device import select_device
 

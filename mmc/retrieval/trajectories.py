@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from mmc.logging.progress import Progress
 from mmc.retrieval.model import DualEncoder, contrastive_loss
 from mmc.retrieval.pairs import PairSplit
-from mmc.retrieval.progress import Progress
 
 log = logging.getLogger("mmc")
 Snapshot = dict[str, Tensor]

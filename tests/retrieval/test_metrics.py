@@ -59,7 +59,7 @@ def test_a_tie_between_own_and_other_item_is_half_a_hit_at_1():
 
 
 def test_progress_logs_a_line_with_eta_every_n_steps_off_a_terminal():
-    from mmc.retrieval.progress import Progress
+    from mmc.logging.progress import Progress
 
     p = Progress(10, "distillation", every=4)
     for _ in range(10):
