@@ -83,9 +83,13 @@ def probe_metrics(encoder: nn.Module, data: MultimodalDataset, modality: str) ->
     scaler = StandardScaler().fit(x_tr)
     probe = LogisticRegression(max_iter=500).fit(scaler.transform(x_tr), y_tr)
     x_te = scaler.transform(x_te)
-    proba = probe.predict_proba(x_te)
+    # A test class never seen in the probe's training rows (small or heavily masked sets) gets
+    # probability 0: its rows cost the clipped maximum instead of making log_loss raise.
+    classes = np.union1d(probe.classes_, np.unique(y_te))
+    proba = np.zeros((len(x_te), len(classes)))
+    proba[:, np.searchsorted(classes, probe.classes_)] = probe.predict_proba(x_te)
     return {
-        "ce": float(log_loss(y_te, proba, labels=probe.classes_)),
+        "ce": float(log_loss(y_te, proba, labels=classes)),
         "accuracy": float((probe.predict(x_te) == y_te).mean()),
     }
 
