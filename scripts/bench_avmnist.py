@@ -50,7 +50,7 @@ def epoch_seconds(dataset: str, shapes: dict, n: int, batch_size: int) -> tuple[
     )  # fmt: skip
     torch.manual_seed(0)
     model = build_model(cfg, data)
-    opt = make_optimizer(model.parameters(), cfg.train)
+    opt = make_optimizer(model.parameters(), cfg)
     train_epoch(model, random_split(shapes, 2 * batch_size), opt, cfg, "multiclass", 0, None)
     start, cpu = time.perf_counter(), time.process_time()
     train_epoch(model, split, opt, cfg, "multiclass", 1, None)

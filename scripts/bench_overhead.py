@@ -75,7 +75,7 @@ def one_run(args, overrides: list[str]) -> dict[str, list[float]]:
             "bare": BareLoop(plain, data, cfg.train.batch_size,
                              torch.optim.Adam(plain.parameters(), lr=cfg.train.lr)),
             "bare_same_opt": BareLoop(same, data, cfg.train.batch_size,
-                                      make_optimizer(same.parameters(), cfg.train)),
+                                      make_optimizer(same.parameters(), cfg)),
         }  # fmt: skip
         times: dict[str, list[float]] = {k: [] for k in loops}
         real_log = RunRecorder.log

@@ -67,3 +67,12 @@ def _restore_logging_handlers():
         lg.handlers[:] = handlers
         lg.setLevel(level)
         lg.propagate = propagate
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset_roots(tmp_path_factory) -> dict[str, str]:
+    """Generated folders in each data set's real format (tests/options.py), filled into the
+    tiny settings by tests.options.dataset_setting."""
+    from tests.options import make_dataset_roots
+
+    return make_dataset_roots(tmp_path_factory.mktemp)

@@ -35,7 +35,8 @@ def test_help_lists_subcommands(tmp_path):
         ("device=cuda:7", "device=cuda:7"),
         ("data.missing_rat=0.3", "did you mean data.missing_rate?"),
         ("train.epochs=abc", "train.epochs"),
-        ("train.optimizer=adamm", "train.optimizer='adamm' is not a valid choice"),
+        ("optimizer=adamm", "unknown optimizer 'adamm'; valid choices: adam, adamw, sgd"),
+        ("train.momentum=0.5", "use optimizer=sgd optimizer.momentum=..."),
         ("train.checkpoint_every_s=-1", "train.checkpoint_every_s=-1.0 must be >= 0"),
     ],
 )

@@ -28,7 +28,7 @@ def test_same_seed_same_metrics(compose, tmp_path):
 
 
 def test_resume_after_a_kill_ends_with_the_same_metrics(compose, tmp_path, monkeypatch):
-    overrides = ("train.epochs=4", "model.dropout=0.2", "train.scheduler=cosine")
+    overrides = ("train.epochs=4", "model.dropout=0.2", "scheduler=cosine")
     full = train(compose(*overrides, run_dir=tmp_path / "full"))
 
     real_epoch = train_module.train_epoch

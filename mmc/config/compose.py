@@ -21,6 +21,14 @@ from mmc.config.schema import MmcConfig, register_configs
 from mmc.errors import ConfigError
 
 CONFIG_MODULE = "mmc.conf"
+# Keys that became config groups: old command lines get the new spelling, not "unknown key".
+MOVED = {
+    "train.optimizer": "optimizer=adam|adamw|sgd",
+    "train.scheduler": "scheduler=none|cosine|step|step_50",
+    "train.momentum": "optimizer=sgd optimizer.momentum=...",
+    "train.step_size": "scheduler=step scheduler.step_size=...",
+    "train.gamma": "scheduler=step scheduler.gamma=...",
+}
 
 
 @contextmanager
@@ -65,6 +73,8 @@ def composition_error(
     unknown = re.search(r"Key '([^']+)' (?:is )?not in .*?full_key: (\S+)", cause, re.S)
     if unknown:
         key, full_key = unknown.groups()
+        if full_key in MOVED:
+            return ConfigError(f"{full_key} is now a config group setting; use {MOVED[full_key]}")
         parent = full_key.rsplit(".", 1)[0] if "." in full_key else ""
         valid = _keys_at(parent, list(overrides), config_name)
         close = difflib.get_close_matches(key, valid, n=1)

@@ -1,7 +1,8 @@
 """Structured-config schema of the top-level keys, so typos and wrong types fail at compose.
 
-Group options (dataset/backbone/remedy/logger) are free-form nodes with a `_target_`; their
-keyword arguments are checked against the target's signature before anything runs.
+Group options (dataset, backbone, remedy, logger, optimizer, scheduler) are free-form nodes
+with a `_target_`; their keyword arguments are checked against the target's signature before
+anything runs.
 """
 
 from __future__ import annotations
@@ -48,13 +49,10 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 60
     batch_size: int = 128
-    optimizer: str = "adam"  # adam | adamw | sgd
+    # Every optimiser's knobs; the optimiser itself (and what only it takes, e.g. SGD's
+    # momentum) is the `optimizer` group, the lr schedule the `scheduler` group.
     lr: float = 1e-3
     weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd only
-    scheduler: str = "none"  # none | cosine | step
-    step_size: int = 30  # step scheduler
-    gamma: float = 0.1  # step scheduler
     grad_clip: float | None = None
     precision: str = "32"  # 32 | bf16 | 16 (mixed precision, CUDA only)
     eval_batch_size: int = 2048
@@ -88,6 +86,8 @@ class MmcConfig:
     backbone: Any = MISSING
     remedy: Any = MISSING
     logger: Any = MISSING
+    optimizer: Any = MISSING  # conf/optimizer/: a `_partial_` torch.optim node
+    scheduler: Any = MISSING  # conf/scheduler/: a `_partial_` lr scheduler node
     seed: int = 0
     # Several seeds in one process, trained as one batched model, each into <run_dir>/seed<s>
     # (mmc/batched_seeds.py); [] = the single run `seed`.

@@ -7,9 +7,9 @@ import difflib
 
 from omegaconf import DictConfig
 
+from mmc.config.build import check_keys
 from mmc.config.schema import MmcConfig
 from mmc.diagnostics.extra import check_extra
-from mmc.engine.optim import OPTIMIZERS, SCHEDULERS
 from mmc.errors import ConfigError, check, choices_error
 from mmc.utils.device import PRECISIONS
 
@@ -36,10 +36,6 @@ def validate_config(cfg: DictConfig) -> None:
         t.checkpoint_every_s >= 0,
         f"train.checkpoint_every_s={t.checkpoint_every_s} must be >= 0 (0 = every epoch)",
     )
-    if t.optimizer not in OPTIMIZERS:
-        raise choices_error("train.optimizer", t.optimizer, list(OPTIMIZERS))
-    if t.scheduler not in SCHEDULERS:
-        raise choices_error("train.scheduler", t.scheduler, list(SCHEDULERS))
     check(g.every >= 0, f"diagnostics.every={g.every} must be >= 0 (0 = only at the end)")
     check(g.probe_size >= 2, f"diagnostics.probe_size={g.probe_size} must be at least 2")
     check(
@@ -65,9 +61,22 @@ def _check_optimisation(cfg: DictConfig) -> None:
         "or null for no clipping",
     )
     check(t.weight_decay >= 0, f"train.weight_decay={t.weight_decay} must be >= 0 (e.g. 1e-4)")
-    check(0 <= t.momentum < 1, f"train.momentum={t.momentum} must be in [0, 1) (e.g. 0.9)")
-    check(t.step_size >= 1, f"train.step_size={t.step_size} must be at least 1 (epochs)")
-    check(0 < t.gamma <= 1, f"train.gamma={t.gamma} must be in (0, 1] (e.g. 0.1)")
+    # The optimiser and scheduler nodes are built only once training starts: their keys and
+    # the values torch would reject mid-run are checked now.
+    o, s = cfg.optimizer, cfg.scheduler
+    check_keys(o, "optimizer", ["params"])
+    check_keys(s, "scheduler", ["optimizer"])
+    if "momentum" in o:
+        check(0 <= o.momentum < 1, f"optimizer.momentum={o.momentum} must be in [0, 1) (e.g. 0.9)")
+    if "betas" in o:
+        check(
+            len(o.betas) == 2 and all(0 <= b < 1 for b in o.betas),
+            f"optimizer.betas={list(o.betas)} must be two values in [0, 1) (e.g. [0.9, 0.999])",
+        )
+    if "step_size" in s:
+        check(s.step_size >= 1, f"scheduler.step_size={s.step_size} must be at least 1 (epochs)")
+    if "gamma" in s:
+        check(0 < s.gamma <= 1, f"scheduler.gamma={s.gamma} must be in (0, 1] (e.g. 0.1)")
     check(0 <= m.dropout < 1, f"model.dropout={m.dropout} must be in [0, 1) (e.g. 0.1)")
     check(m.head_hidden >= 0, f"model.head_hidden={m.head_hidden} must be >= 0")
     if str(t.precision) not in PRECISIONS:

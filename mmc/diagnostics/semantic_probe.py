@@ -20,6 +20,7 @@ from torch import nn
 from mmc.config.build import build
 from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.diagnostics.metrics import task_loss
+from mmc.engine.loop import train_epoch
 from mmc.engine.model import build_encoder
 from mmc.engine.optim import make_optimizer
 from mmc.engine.unimodal import observed_rows
@@ -94,6 +95,25 @@ def probe_metrics(encoder: nn.Module, data: MultimodalDataset, modality: str) ->
     }
 
 
+class OwnSemanticLoss(Remedy):
+    """The semantic loss of one modality's encoder through its own linear classifier, added
+    to the fused task loss as a remedy's loss term so the one `train_epoch` trains it."""
+
+    def __init__(self, modality: str, dim: int, num_outputs: int, task: str) -> None:
+        super().__init__()
+        self.modality, self.task = modality, task
+        self.own = nn.Linear(dim, num_outputs)
+
+    def losses(self, out, batch, epoch: int) -> dict[str, torch.Tensor]:
+        seen = batch.mask[self.modality] & batch.labelled
+        if not bool(seen.any()):
+            return {}
+        logits = self.own(out.emb[self.modality][seen]).squeeze(-1)
+        return {
+            "own_semantic": task_loss(logits, batch.y[seen], batch.labelled[seen], self.task, True)
+        }
+
+
 def train_with_own_loss(
     cfg: DictConfig, data: MultimodalDataset, modality: str, device: torch.device, epochs: int
 ) -> nn.Module:
@@ -108,23 +128,9 @@ def train_with_own_loss(
             num_outputs=data.num_outputs,
         )  # fmt: skip
         head = make_head(backbone.out_dim, cfg.model.head_hidden, data.num_outputs, 0.0)
-        model = MultimodalModel(encoders, backbone, head, Remedy()).to(device)
-        own = nn.Linear(cfg.model.dim, data.num_outputs).to(device)
-        opt = make_optimizer([*model.parameters(), *own.parameters()], cfg.train)
-        gen = torch.Generator(device="cpu").manual_seed(cfg.seed + 13)
-        for _ in range(epochs):
-            model.train()
-            for b in data.train.iter_batches(cfg.train.batch_size, shuffle=True, generator=gen):
-                enc = model.encode(b.x, b.mask)
-                out = model.fuse(enc, b.mask, b)
-                loss = task_loss(out.logits, b.y, b.labelled, data.task, False)
-                seen = b.mask[modality]
-                if bool((seen & b.labelled).any()):
-                    own_logits = own(enc[modality][seen]).squeeze(-1)
-                    loss = loss + task_loss(
-                        own_logits, b.y[seen], b.labelled[seen], data.task, False
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+        own = OwnSemanticLoss(modality, cfg.model.dim, data.num_outputs, data.task)
+        model = MultimodalModel(encoders, backbone, head, own).to(device)
+        opt = make_optimizer(model.parameters(), cfg)
+        for epoch in range(epochs):
+            train_epoch(model, data.train, opt, cfg, data.task, epoch, None)
     return model.encoders[modality]

@@ -1,35 +1,34 @@
-"""Optimiser and scheduler from `train.*`: one table each, read by the config check too."""
+"""Optimiser and scheduler from the `optimizer` and `scheduler` config groups.
+
+Each option is a `_partial_` node in conf/optimizer/ or conf/scheduler/: adding one is a YAML
+file (and its tiny test setting in tests/options.py), nothing else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 from omegaconf import DictConfig
 
-# name -> (trainable parameters, train config) -> optimiser. foreach: one multi-tensor kernel
-# per update op instead of one per parameter; on CPU (where PyTorch does not default to it)
-# it saves ~20% of a small model's optimiser step.
-OPTIMIZERS: dict[str, Callable[[list, DictConfig], torch.optim.Optimizer]] = {
-    "adam": lambda p, t: torch.optim.Adam(p, lr=t.lr, weight_decay=t.weight_decay, foreach=True),
-    "adamw": lambda p, t: torch.optim.AdamW(p, lr=t.lr, weight_decay=t.weight_decay, foreach=True),
-    "sgd": lambda p, t: torch.optim.SGD(
-        p, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, foreach=True
-    ),
-}
-# name -> (optimiser, train config) -> scheduler stepped once per epoch, or None
-SCHEDULERS: dict[str, Callable[[torch.optim.Optimizer, DictConfig], object]] = {
-    "none": lambda opt, t: None,
-    "cosine": lambda opt, t: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.epochs),
-    "step": lambda opt, t: torch.optim.lr_scheduler.StepLR(
-        opt, step_size=t.step_size, gamma=t.gamma
-    ),
-}
+from mmc.config.build import build
 
 
-def make_optimizer(params: Iterable[torch.nn.Parameter], t: DictConfig) -> torch.optim.Optimizer:
-    return OPTIMIZERS[t.optimizer]([p for p in params if p.requires_grad], t)
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter] | list[dict], cfg: DictConfig
+) -> torch.optim.Optimizer:
+    """`cfg.optimizer` over the trainable parameters (or over param groups with their own lr)."""
+    params = list(params)
+    if params and not isinstance(params[0], dict):
+        params = [p for p in params if p.requires_grad]
+    return build(cfg.optimizer, "optimizer", params=params)
 
 
-def make_scheduler(opt: torch.optim.Optimizer, t: DictConfig):
-    return SCHEDULERS[t.scheduler](opt, t)
+def make_scheduler(opt: torch.optim.Optimizer, cfg: DictConfig):
+    """`cfg.scheduler` on `opt`, stepped once per epoch; None for a constant lr."""
+    return build(cfg.scheduler, "scheduler", optimizer=opt)
+
+
+def constant_lr(optimizer: torch.optim.Optimizer) -> None:
+    """scheduler=none: no scheduler, the optimiser's lr throughout."""
+    return None

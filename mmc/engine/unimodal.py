@@ -56,7 +56,7 @@ def fit_unimodal(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed + seed_offset * (1 + data.modalities.index(modality)))
         model = unimodal_model(cfg, data, modality).to(device)
-        opt = make_optimizer(model.parameters(), cfg.train)
+        opt = make_optimizer(model.parameters(), cfg)
 
         def run_epoch(epoch: int) -> tuple[dict, dict, float]:
             record = train_epoch(model, train, opt, cfg, data.task, epoch, None)

@@ -292,10 +292,10 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
         seed_everything(cfg.seed, device)
         model = make_model().to(device)
         init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        opt = make_optimizer(model.parameters(), cfg.train)
+        opt = make_optimizer(model.parameters(), cfg)
         if distilled is not None and remedy.eval_learned_lr:
-            opt = learned_lr_optimizer(model, distilled.step_sizes, cfg.train)
-        sched = make_scheduler(opt, cfg.train)
+            opt = learned_lr_optimizer(model, distilled.step_sizes, cfg)
+        sched = make_scheduler(opt, cfg)
         start_epoch, best = 0, Best()
         best_on_test = {"r_mean": -math.inf}  # updated in place by run_epoch
         if run.resuming:
@@ -447,11 +447,12 @@ def _eval_epoch(epoch: int, cfg: DictConfig) -> bool:
     return every <= 1 or epoch == 0 or (epoch + 1) % every == 0 or epoch == cfg.train.epochs - 1
 
 
-def learned_lr_optimizer(model: DualEncoder, step_sizes: dict, t: DictConfig):
-    """SGD with each head at its learned step size (the reference's evaluate_synset_with_
-    similarity: lr_img for the image head, lr_txt for the text head), else train.lr."""
-    lr_img = step_sizes.get("image", step_sizes.get("all", t.lr))
-    lr_txt = step_sizes.get("text", step_sizes.get("all", t.lr))
+def learned_lr_optimizer(model: DualEncoder, step_sizes: dict, cfg: DictConfig):
+    """The configured optimiser (the data set's: SGD, momentum 0.9) with each head at its
+    learned step size (the reference's evaluate_synset_with_similarity: lr_img for the image
+    head, lr_txt for the text head), else train.lr."""
+    lr_img = step_sizes.get("image", step_sizes.get("all", cfg.train.lr))
+    lr_txt = step_sizes.get("text", step_sizes.get("all", cfg.train.lr))
     # The image side is the image head, plus the encoder when it trains (LoRS in pixel space).
     image = [
         p for n, p in model.named_parameters() if p.requires_grad and model.branch_of(n) == "image"
@@ -460,7 +461,7 @@ def learned_lr_optimizer(model: DualEncoder, step_sizes: dict, t: DictConfig):
         {"params": image, "lr": lr_img},
         {"params": list(model.text_head.parameters()), "lr": lr_txt},
     ]
-    return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+    return make_optimizer(groups, cfg)
 
 
 def fixed_collapse_report(ref_model, data: RetrievalData, pairs: PairSplit, distilled, cfg) -> dict:

@@ -75,8 +75,8 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
         )
         model.remedy.setup(model, data, ctx)
         model.to(device)
-        opt = make_optimizer(model.parameters(), cfg.train)
-        sched = make_scheduler(opt, cfg.train)
+        opt = make_optimizer(model.parameters(), cfg)
+        sched = make_scheduler(opt, cfg)
         scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
         start_epoch, best = 0, Best()
         diag_seconds, last_saved = 0.0, -math.inf

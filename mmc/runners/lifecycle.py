@@ -18,10 +18,12 @@ from pathlib import Path
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from mmc.config.build import build
+from mmc.config.compose import MOVED
 from mmc.config.schema import MmcConfig
-from mmc.errors import check
+from mmc.errors import ConfigError, check
 from mmc.logging.recorder import RunRecorder, flatten
 from mmc.utils import rundir
 from mmc.utils.checkpoint import BEST, LAST, load, save_atomic
@@ -39,11 +41,11 @@ def choices(cfg: DictConfig) -> dict[str, str]:
     # Composed without @hydra.main (tests, the compose API): the option file with this target.
     return {
         "dataset": str(cfg.dataset.get("name", "dataset")),
-        **{g: _option_of(g, str(cfg[g]._target_)) for g in GROUPS if g != "dataset"},
+        **{g: option_of(g, str(cfg[g]._target_)) for g in GROUPS if g != "dataset"},
     }
 
 
-def _option_of(group: str, target: str) -> str:
+def option_of(group: str, target: str) -> str:
     """conf/<group>/<option>.yaml whose `_target_` is `target`; the class name otherwise."""
     for path in sorted(files("mmc.conf").joinpath(group).iterdir(), key=lambda p: p.name):
         if path.name.endswith(".yaml") and f"_target_: {target}\n" in path.read_text():
@@ -68,7 +70,14 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
         f"resume={cfg.resume}: no checkpoint yet (the run stopped before its first epoch ended); "
         "start it again without resume",
     )
-    resumed = OmegaConf.merge(OmegaConf.structured(MmcConfig), saved)
+    try:
+        resumed = OmegaConf.merge(OmegaConf.structured(MmcConfig), saved)
+    except OmegaConfBaseException as e:  # saved by an mmc whose config had other keys
+        key = getattr(e, "full_key", None) or "a key"
+        raise ConfigError(
+            f"resume={cfg.resume}: its config.yaml has {key}, which this mmc does not know "
+            f"({MOVED.get(key, 'removed')}); start the run again without resume="
+        ) from None
     resumed.resume, resumed.run_dir = str(directory), str(directory)
     # Where and how it runs may change on resume (another GPU, no progress bar); nothing else.
     for key in ("device", "devices", "progress"):

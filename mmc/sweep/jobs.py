@@ -7,7 +7,7 @@ import json
 import logging
 import shutil
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -32,21 +32,35 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def _comparable(cfg: DictConfig | dict) -> dict:
-    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+def _comparable(cfg: DictConfig) -> dict:
+    node = OmegaConf.to_container(cfg, resolve=True)
     return {k: v for k, v in node.items() if k not in NEUTRAL_KEYS}
 
 
-def _first_difference(a: dict, b: dict, prefix: str = "") -> str | None:
+def _differences(a: dict, b: dict, prefix: str = "") -> Iterator[str]:
     for key in sorted(set(a) | set(b), key=str):
         x, y = a.get(key), b.get(key)
         if isinstance(x, dict) and isinstance(y, dict):
-            found = _first_difference(x, y, f"{prefix}{key}.")
-            if found:
-                return found
+            yield from _differences(x, y, f"{prefix}{key}.")
         elif x != y:
-            return f"{prefix}{key}"
-    return None
+            yield f"{prefix}{key}"
+
+
+def config_difference(previous: DictConfig, cfg: DictConfig) -> str | None:
+    """The dotted key in which two runs' configs differ in what they compute, or None.
+
+    Compared resolved, but named as the user wrote it where it can be: train.lr, not the
+    optimizer.lr that interpolates it.
+    """
+    keys = list(_differences(_comparable(previous), _comparable(cfg)))
+    typed = [k for k in keys if not _interpolated(cfg, k)]
+    return (typed or keys or [None])[0]
+
+
+def _interpolated(cfg: DictConfig, key: str) -> bool:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return isinstance(node, DictConfig) and leaf in node and OmegaConf.is_interpolation(node, leaf)
 
 
 def completed(run_dir: Path) -> bool:
@@ -69,7 +83,7 @@ def job_conflict(run_dir: Path, cfg: DictConfig) -> str | None:
         previous = OmegaConf.load(saved)
     except Exception:
         return "config.yaml (unreadable)"
-    return _first_difference(_comparable(previous), _comparable(cfg))
+    return config_difference(previous, cfg)
 
 
 def conflict_error(run_dir: Path, differs: str) -> ConfigError:

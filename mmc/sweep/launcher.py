@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mmc.errors import fail
 from mmc.logging.recorder import write_json_atomic
-from mmc.sweep.jobs import _comparable, _first_difference
+from mmc.sweep.jobs import config_difference
 from mmc.sweep.objective import objective
 
 log = logging.getLogger("mmc")
@@ -64,7 +64,7 @@ def completed_summary(run_dir: Path, task_cfg: DictConfig) -> dict | None:
         return None
     try:
         done = json.loads(summary.read_text())
-        same = _first_difference(_comparable(OmegaConf.load(saved)), _comparable(task_cfg))
+        same = config_difference(OmegaConf.load(saved), task_cfg)
     except Exception:  # unreadable or unresolvable: let the job itself decide
         return None
     return done if done.get("status") == "completed" and same is None else None

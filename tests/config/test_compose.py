@@ -6,11 +6,12 @@ import pytest
 
 from mmc.config.compose import compose_config
 from mmc.errors import ConfigError
+from tests.options import GROUPS
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
-@pytest.mark.parametrize("group", ["dataset", "backbone", "remedy", "logger"])
+@pytest.mark.parametrize("group", sorted(GROUPS))
 def test_every_option_of_every_group_composes(group):
     for option in sorted(p.stem for p in (CONF / group).glob("*.yaml")):
         cfg = compose_config([f"{group}={option}"])

@@ -5,33 +5,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hydra import compose
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from mmc.config.compose import compose_config, hydra_context
 from mmc.config.validate import validate_config
+from mmc.runners.lifecycle import option_of
 from mmc.train import train
-from tests.conftest import MIMIC_DEMO, MIMIC_SKIP, REPO, TINY
-from tests.retrieval.conftest import TINY_ENCODERS, make_karpathy
+from tests.conftest import MIMIC_DEMO, MIMIC_SKIP, REPO
+from tests.options import REMEDY, dataset_setting
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
 COMMON = ["logger=none", "progress=false", "train.epochs=1"]
 # Classification runs only: the retrieval runner refuses diagnostics it does not run.
 CLASSIFICATION_TINY = ["diagnostics.unimodal_epochs=1"]
-# Remedies with their own training stages: one epoch each.
-REMEDY_TINY = {
-    "kd": ["remedy.epochs=1", "diagnostics.unimodal_epochs=1", "remedy.nce_negatives=64"],
-    "ebr": ["remedy.hidden=32", "remedy.shared_dim=16", "remedy.disc_hidden=[16]"],
-    "repblend": [
-        "remedy.iterations=2",
-        "remedy.num_experts=1",
-        "remedy.expert_train_epochs=1",
-        "remedy.syn_steps=2",
-        "remedy.batch_syn=4",
-    ],  # fmt: skip
-}
 
 
 def sweep_params(name: str) -> dict[str, list[str]]:
@@ -48,48 +36,6 @@ def sweep_params(name: str) -> dict[str, list[str]]:
     }
 
 
-@pytest.fixture(scope="module")
-def data_overrides(tmp_path_factory) -> dict[str, list[str]]:
-    """Tiny stand-ins per data set: synthetic sizes, the MIMIC-IV demo, fake avMNIST files."""
-    cache = tmp_path_factory.mktemp("mimic_cache")
-    avmnist = tmp_path_factory.mktemp("avmnist_small")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 100), ("test", 40)):
-        (avmnist / "image").mkdir(exist_ok=True)
-        (avmnist / "audio").mkdir(exist_ok=True)
-        np.save(
-            avmnist / "image" / f"{split}_data.npy", rng.integers(0, 256, (n, 784), dtype=np.uint8)
-        )
-        np.save(
-            avmnist / "audio" / f"{split}_mfcc.npy", rng.normal(size=(n, 20, 20)).astype(np.float32)
-        )
-        np.save(avmnist / f"{split}_labels.npy", np.arange(n) % 10)
-    return {
-        "synthetic": [o for o in TINY if o.startswith("dataset.")],
-        "synthetic_theory": [o for o in TINY if o.startswith("dataset.")],
-        # The demo has no notes (MIMIC-IV-Note is a separate module): leave them out, since
-        # KD refuses a modality that is never observed.
-        "mimic": [
-            f"dataset.root={MIMIC_DEMO}",
-            f"dataset.cache_dir={cache}",
-            "train.batch_size=64",
-            "model.dim=16",
-            "dataset.threads=1",
-            "dataset.modalities=[labs,demographics,diagnoses,medications]",
-        ],
-        "avmnist_small": [f"dataset.root={avmnist}", "dataset.source.val_size=20"],
-        # Generated Karpathy folders with tiny encoders instead of NFNet/BERT.
-        **{
-            name: [
-                o.format(root=make_karpathy(tmp_path_factory.mktemp(name), name))
-                for o in TINY_ENCODERS
-            ]
-            + ["data.num_pairs=8"]
-            for name in ("flickr30k", "mscoco")
-        },  # fmt: skip
-    }
-
-
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_for_every_sweep_value(name):
     params = sweep_params(name)
@@ -102,26 +48,23 @@ def test_experiment_composes_for_every_sweep_value(name):
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_smoke_runs(name, data_overrides, tmp_path):
+def test_experiment_smoke_runs(name, tiny_dataset_roots, tmp_path):
     first = [f"{k}={v[0]}" for k, v in sweep_params(name).items()]
     base = compose_config([f"experiment={name}", *first])
     dataset = base.dataset.name
     if dataset == "mimic" and not MIMIC_DEMO.is_dir():
         pytest.skip(MIMIC_SKIP.format(root=MIMIC_DEMO))
-    assert dataset in data_overrides, f"add tiny overrides for dataset {dataset} to this test"
-    remedy = str(base.remedy._target_).rsplit(".", 1)[-1]
-    tiny_remedy = {"KnowledgeDistillation": "kd", "ExplicitBasisReallocation": "ebr",
-                   "RepBlend": "repblend"}.get(remedy)  # fmt: skip
+    remedy = option_of("remedy", str(base.remedy._target_))
     cfg = compose_config(
         [
             f"experiment={name}",
             *first,
             *COMMON,
             *([] if base.dataset.get("task") == "retrieval" else CLASSIFICATION_TINY),
-            *data_overrides[dataset],
-            *REMEDY_TINY.get(tiny_remedy, []),
+            *dataset_setting(dataset, tiny_dataset_roots)[1:],
+            *REMEDY[remedy],
             f"remedy.expert_dir={tmp_path / 'experts'}"
-            if tiny_remedy == "repblend"
+            if remedy.startswith("repblend")
             else "progress=false",
             f"run_dir={tmp_path}",
         ]

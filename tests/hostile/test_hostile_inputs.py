@@ -135,6 +135,12 @@ def _bad_yaml(w: Path) -> None:
     (w / "partial" / "config.yaml").write_text("train: [unclosed\n  : :")
 
 
+def _old_config(w: Path) -> None:
+    """A run saved before optimiser and scheduler became config groups."""
+    p = w / "partial" / "config.yaml"
+    p.write_text(p.read_text().replace("train:\n", "train:\n  optimizer: adam\n", 1))
+
+
 def _corrupt_summary(w: Path) -> None:
     (w / "sweep" / "0" / "summary.json").write_text('{"status": "completed", "test": {')
 
@@ -169,11 +175,21 @@ CASES = [
     # -- config values
     ("grad_clip<0", ["train", "train.grad_clip=-1"], None, "train.grad_clip=-1.0 must be > 0"),
     ("weight_decay<0", ["train", "train.weight_decay=-0.1"], None, "train.weight_decay"),
-    ("momentum<0", ["train", "train.momentum=-0.5"], None, "train.momentum=-0.5"),
-    ("momentum>1", ["train", "train.momentum=1.5"], None, "train.momentum=1.5"),
+    (
+        "momentum<0",
+        ["train", "optimizer=sgd", "optimizer.momentum=-0.5"],
+        None,
+        "optimizer.momentum=-0.5",
+    ),
+    (
+        "momentum>1",
+        ["train", "optimizer=sgd", "optimizer.momentum=1.5"],
+        None,
+        "optimizer.momentum=1.5",
+    ),
     ("dropout>1", ["train", "model.dropout=1.5"], None, "model.dropout=1.5"),
-    ("step_size=0", ["train", "train.scheduler=step", "train.step_size=0"], None, "step_size"),
-    ("gamma=0", ["train", "train.gamma=0"], None, "train.gamma"),
+    ("step_size=0", ["train", "scheduler=step", "scheduler.step_size=0"], None, "step_size"),
+    ("gamma=0", ["train", "scheduler=step", "scheduler.gamma=0"], None, "scheduler.gamma"),
     ("+key typo", ["train", "+train.epoch=5"], None, "did you mean train.epochs?"),
     ("+key unknown", ["train", "+foo=1"], None, "unknown config key 'foo'"),
     ("precision=8", ["train", "train.precision=8"], None, "train.precision='8'"),
@@ -183,8 +199,10 @@ CASES = [
     ("epochs=0", ["train", "train.epochs=0"], None, "train.epochs=0"),
     ("batch_size=0", ["train", "train.batch_size=0"], None, "train.batch_size=0"),
     ("lr=0", ["train", "train.lr=0"], None, "train.lr=0"),
-    ("optimizer", ["train", "train.optimizer=adamm"], None, "train.optimizer='adamm'"),
-    ("scheduler", ["train", "train.scheduler=linear"], None, "train.scheduler='linear'"),
+    ("optimizer", ["train", "optimizer=adamm"], None, "unknown optimizer 'adamm'"),
+    ("scheduler", ["train", "scheduler=linear"], None, "unknown scheduler 'linear'"),
+    ("old optimiser key", ["train", "train.momentum=0.5"], None, "optimizer.momentum"),
+    ("optimiser key", ["train", "+optimizer.nesterovv=true"], None, "optimizer.nesterovv"),
     ("probe_size", ["train", "diagnostics.probe_size=1"], None, "diagnostics.probe_size"),
     ("dim=0", ["train", "model.dim=0"], None, "model.dim=0"),
     ("unknown group", ["train", "dataset=nope"], None, "unknown dataset 'nope'"),
@@ -208,6 +226,7 @@ CASES = [
         "remedy=ebr would change it",
     ),
     ("resume bad yaml", ["train", "resume=partial"], _bad_yaml, "not a readable config"),
+    ("resume old config", ["train", "resume=partial"], _old_config, "has train.optimizer"),
     ("resume bad metrics", ["train", "resume=partial"], _bad_metrics, "metrics.jsonl line 1"),
     ("resume no ckpt", ["train", "resume=partial"], _no_ckpt, "no checkpoint yet"),
     (

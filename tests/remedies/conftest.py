@@ -13,7 +13,6 @@ SMALL = [
     "dataset.source.n_test=100",
     "model.dim=16",
 ]
-SMALL_EBR = ["remedy.hidden=32", "remedy.shared_dim=16", "remedy.disc_hidden=[16]"]
 
 
 @pytest.fixture

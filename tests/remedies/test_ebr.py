@@ -5,7 +5,8 @@ import pytest
 from mmc.errors import ConfigError
 from mmc.remedies.ebr import ExplicitBasisReallocation
 from mmc.train import train
-from tests.remedies.conftest import SMALL, SMALL_EBR
+from tests.options import SMALL_EBR
+from tests.remedies.conftest import SMALL
 
 
 def test_interleaved_schedule_and_stop_on_plateau():

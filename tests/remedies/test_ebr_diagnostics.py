@@ -3,7 +3,8 @@ import json
 import torch
 
 from mmc.train import train
-from tests.remedies.conftest import SMALL, SMALL_EBR
+from tests.options import SMALL_EBR
+from tests.remedies.conftest import SMALL
 
 
 def _run(compose, tmp_path, *extra):

@@ -1,7 +1,7 @@
 import torch
 
 from mmc.remedies.grl import reverse_grad
-from tests.remedies.conftest import SMALL_EBR
+from tests.options import SMALL_EBR
 
 
 def test_reverse_grad_is_identity_forward_and_negated_scaled_backward():

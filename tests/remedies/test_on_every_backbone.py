@@ -1,26 +1,20 @@
 """KD and EBR touch only encoders / the adapter, so they must run on top of every backbone."""
 
-from pathlib import Path
-
 import pytest
 
 from mmc.train import train
-from tests.remedies.conftest import SMALL, SMALL_EBR
+from tests.options import BACKBONE
+from tests.options import REMEDY as SETTINGS
+from tests.remedies.conftest import SMALL
 
-BACKBONES = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "backbone").glob("*.yaml"))
 REMEDY = {
-    "kd": [
-        "remedy=kd",
-        "remedy.epochs=1",
-        "diagnostics.unimodal_epochs=1",
-        "remedy.nce_negatives=32",
-    ],
-    "ebr": ["remedy=ebr", *SMALL_EBR, "substitution=ebr"],
+    "kd": ["remedy=kd", *SETTINGS["kd"]],
+    "ebr": ["remedy=ebr", *SETTINGS["ebr"], "substitution=ebr"],
 }
 
 
 @pytest.mark.parametrize("remedy", sorted(REMEDY))
-@pytest.mark.parametrize("backbone", BACKBONES)
+@pytest.mark.parametrize("backbone", sorted(BACKBONE))
 def test_remedy_runs_on_backbone(compose, tmp_path, backbone, remedy):
     cfg = compose(
         f"backbone={backbone}", *SMALL, *REMEDY[remedy], "data.missing_rate=0.3",

@@ -3,9 +3,7 @@ import torch
 
 from mmc.errors import ConfigError
 from mmc.remedies.substitution import SUBSTITUTIONS, adapted_embeddings, make_substitution
-from tests.remedies.conftest import SMALL_EBR
-
-NAMES = ["zeros", "random", "nearest", "late", "mean", "class_mean"]
+from tests.options import SMALL_EBR, SUBSTITUTION
 
 
 def fitted(tiny_model, name, *overrides):
@@ -26,9 +24,7 @@ def eval_inputs(model, data, n=40):
     return emb, mask
 
 
-@pytest.mark.parametrize(
-    "name,overrides", [*((n, ()) for n in NAMES), ("ebr", ("remedy=ebr", *SMALL_EBR))]
-)
+@pytest.mark.parametrize("name,overrides", sorted(SUBSTITUTION.items()))
 def test_substitution_reads_only_observed_modalities(tiny_model, name, overrides):
     data, model, sub = fitted(tiny_model, name, *overrides)
     emb, mask = eval_inputs(model, data)
@@ -79,4 +75,4 @@ def test_ebr_substitution_decodes_the_best_ranked_available_latent(tiny_model):
 def test_unknown_substitution_lists_the_choices():
     with pytest.raises(ConfigError, match="nearest"):
         make_substitution("nope")
-    assert set(SUBSTITUTIONS) == {*NAMES, "ebr"}
+    assert set(SUBSTITUTIONS) == set(SUBSTITUTION)

@@ -119,7 +119,7 @@ def test_resume_after_a_kill_ends_with_the_same_metrics(compose, tmp_path, monke
     import mmc.retrieval.run as retrieval_run
 
     extra = [
-        "train.epochs=4", "train.scheduler=step", "train.step_size=2", f"remedy={remedy}",
+        "train.epochs=4", "scheduler=step", "scheduler.step_size=2", f"remedy={remedy}",
         *ref(tmp_path),
         *([f"remedy.expert_dir={tmp_path / 'experts'}", "remedy.iterations=3",
            "remedy.num_experts=1", "remedy.expert_train_epochs=3", "data.num_pairs=10"]
