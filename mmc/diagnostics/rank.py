@@ -15,8 +15,8 @@ from torch import Tensor
 
 def centred(z: Tensor) -> Tensor:
     """z in float64 with each column's mean subtracted."""
-    z = z.detach().double()
-    return z - z.mean(dim=0, keepdim=True)
+    z = z.detach().to(torch.float64, copy=True)  # a copy of its own, centred in place
+    return z.sub_(z.mean(dim=0, keepdim=True))
 
 
 def gram(z: Tensor, center: bool = True) -> Tensor:
