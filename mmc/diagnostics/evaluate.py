@@ -189,19 +189,21 @@ def collapse_diagnostics(
     `full`: the task metrics of `pred` with all modalities, when the caller has them already
     (the probe is the whole validation split).
     """
-    out = _rank_diagnostics(pred, rtol)
     # The collapse curve: every task metric on the probe with all modalities and with each one
     # masked in turn (the gap between the two is what a collapsed model loses). The masked pass
-    # re-uses the encodings, so it costs one fusion + head forward per modality.
-    if full is None:
-        full = labelled_metrics(pred.logits, pred.split, task)
-    for k, v in full.items():
-        out[f"val_probe/{k}"] = v
+    # re-uses the encodings, so it costs one fusion + head forward per modality. It runs first,
+    # while the encodings and the head's weights are still in cache from the prediction; the
+    # rank statistics' float64 copies would evict them.
     with torch.no_grad(), eval_mode(model):  # one switch for all the masked passes
         if model.rows_independent and len(pred.enc) > 1:
             logits = _stacked_masked_logits(model, pred)
         else:
             logits = {m: _masked_logits(model, pred, m) for m in pred.enc}
+    out = _rank_diagnostics(pred, rtol)
+    if full is None:
+        full = labelled_metrics(pred.logits, pred.split, task)
+    for k, v in full.items():
+        out[f"val_probe/{k}"] = v
     masked = {m: labelled_metrics(v, pred.split, task) for m, v in logits.items()}
     for m in pred.enc:
         for k, v in masked[m].items():
