@@ -18,6 +18,7 @@ from mmc.retrieval.run import train_retrieval
 from mmc.runners.classification import train_classification
 from mmc.runners.lifecycle import choices, resumed_config
 from mmc.runners.select import check_runner
+from mmc.utils.memory import keep_freed_memory
 
 # runner name (mmc/runners/select.py picks it from dataset.task) -> runner(cfg, started).
 RUNNERS: dict[str, Callable[[DictConfig, float], dict]] = {
@@ -29,6 +30,7 @@ RUNNERS: dict[str, Callable[[DictConfig, float], dict]] = {
 def train(cfg: DictConfig) -> dict:
     """Run one experiment and return its summary (also written to summary.json)."""
     started = time.perf_counter()
+    keep_freed_memory()  # per-epoch buffers reused, not re-faulted (mmc/utils/memory.py)
     if cfg.get("seeds"):  # several seeds, one batched model (each seed its own run dir)
         return train_seeds(cfg, train)
     if cfg.resume:

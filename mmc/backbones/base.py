@@ -32,6 +32,10 @@ class FusionBackbone(nn.Module):
     """
 
     out_dim: int
+    # True when each row's output depends on that row alone (no attention, graph or statistics
+    # across the batch): the per-epoch diagnostics then stack the masked variants of the probe
+    # into one forward pass, which gives the same rows as one pass per variant.
+    rows_independent: bool = False
 
     def __init__(self, modalities: list[str], dim: int, num_outputs: int) -> None:
         super().__init__()

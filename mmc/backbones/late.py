@@ -10,6 +10,8 @@ from mmc.data.batch import Batch
 
 
 class LateFusion(FusionBackbone):
+    rows_independent = True
+
     def __init__(self, modalities: list[str], dim: int, num_outputs: int, hidden: int = 64) -> None:
         super().__init__(modalities, dim, num_outputs)
         self.heads = nn.ModuleDict(

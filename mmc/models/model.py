@@ -51,6 +51,17 @@ class MultimodalModel(nn.Module):
     def modalities(self) -> list[str]:
         return list(self.encoders)
 
+    @property
+    def rows_independent(self) -> bool:
+        """Each row's fused output depends on that row alone, so variants of a batch may be
+        stacked into one pass. A remedy adapter or a test-time substitution is not assumed to
+        be row by row."""
+        return (
+            self.backbone.rows_independent
+            and not self._remedy_adapts
+            and (self.substitution is None or self.training)
+        )
+
     def encode(self, x: dict[str, Tensor], mask: dict[str, Tensor]) -> dict[str, Tensor]:
         return zero_missing({m: enc(x[m]) for m, enc in self.encoders.items()}, mask)
 

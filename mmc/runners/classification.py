@@ -22,6 +22,7 @@ from mmc.context import RunContext
 from mmc.data.build import build_dataset
 from mmc.diagnostics.evaluate import (
     collapse_diagnostics,
+    eval_mode,
     labelled_metrics,
     masked_metrics,
     predict,
@@ -98,6 +99,11 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
 
         epochs, every = cfg.train.epochs, cfg.diagnostics.every
         probe = torch.arange(min(cfg.diagnostics.probe_size, len(data.val)), device=device)
+        # The probe's rows are the same every epoch: take them from the split once. When the
+        # probe is the whole validation split (the default) its predictions and all-modality
+        # metrics are validation's own, not a copy.
+        whole_val = len(probe) == len(data.val)
+        probe_split = None if whole_val else data.val.subset(probe)
         bar = tqdm(
             range(start_epoch, epochs), initial=start_epoch, total=epochs, desc="train",
             unit="epoch", disable=None if cfg.progress else True, dynamic_ncols=True,
@@ -116,19 +122,28 @@ def train_classification(cfg: DictConfig, started: float) -> dict:
             record["time/train_s"] = time.perf_counter() - epoch_start
             if sched is not None:
                 sched.step()
-            val_pred = predict(model, data.val, cfg.train.eval_batch_size, amp_dtype)
-            val = labelled_metrics(val_pred.logits, data.val, data.task)
-            record.update({f"val/{k}": v for k, v in val.items()})
-            if (every and (epoch + 1) % every == 0) or epoch == epochs - 1:
-                t0 = time.perf_counter()
-                probe_pred = val_pred.subset(probe)
-                record.update(
-                    collapse_diagnostics(
-                        model, probe_pred, data.task, monitor, cfg.diagnostics.rank_rtol
+            with eval_mode(model):  # one train/eval switch for validation and diagnostics
+                val_pred = predict(model, data.val, cfg.train.eval_batch_size, amp_dtype)
+                val = labelled_metrics(val_pred.logits, data.val, data.task)
+                record.update({f"val/{k}": v for k, v in val.items()})
+                if (every and (epoch + 1) % every == 0) or epoch == epochs - 1:
+                    t0 = time.perf_counter()
+                    if whole_val:
+                        probe_pred, probe_full = val_pred, val
+                    else:
+                        probe_pred, probe_full = val_pred.subset(probe, probe_split), None
+                    record.update(
+                        collapse_diagnostics(
+                            model,
+                            probe_pred,
+                            data.task,
+                            monitor,
+                            cfg.diagnostics.rank_rtol,
+                            full=probe_full,
+                        )
                     )
-                )
-                record["time/diagnostics_s"] = time.perf_counter() - t0
-                diag_seconds += record["time/diagnostics_s"]
+                    record["time/diagnostics_s"] = time.perf_counter() - t0
+                    diag_seconds += record["time/diagnostics_s"]
             model.remedy.on_epoch_end(epoch, record)
             last_val = val
             return record, val, val[monitor]
