@@ -112,7 +112,7 @@ class RunOptions:
     """How to prepare (not what): never part of the cache key."""
 
     threads: int | None = None
-    memory_limit: str = "64MB"
+    memory_limit: str = "128MB"
     text_device: str = "auto"
     text_batch_size: int = 64
     progress: bool | None = None  # DuckDB's progress bar; None: when the output is a terminal
@@ -141,7 +141,7 @@ def prepare_mimic(
     note_max_tokens: int | None = None,
     text_model: str = PACKAGED,
     threads: int | None = None,
-    memory_limit: str = "64MB",
+    memory_limit: str = "128MB",
     text_device: str = "auto",
     text_batch_size: int = 64,
     progress: bool | None = None,
@@ -209,7 +209,7 @@ def _connect(tmp: Path, run: RunOptions):
         con.execute(f"SET memory_limit='{run.memory_limit}'")
     except Exception as e:
         raise ConfigError(
-            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 64MB"
+            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 128MB"
         ) from None
     con.execute(f"SET temp_directory='{tmp / 'spill'}'")
     # Joins run in the order written, the large table probing and the small one (cohort, item
