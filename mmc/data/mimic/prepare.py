@@ -1,7 +1,7 @@
 """Raw MIMIC-IV gzip CSVs -> a cached, training-ready data set (`mmc prepare dataset=mimic`).
 
-One DuckDB connection does all the table work out of core (memory capped by
-`memory_limit`, spilling to the build folder); Python only ever sees per-admission results.
+DuckDB does all the table work out of core (memory capped by `memory_limit`, spilling to the
+build folder), one fresh connection per stage; Python only ever sees per-admission results.
 """
 
 from __future__ import annotations

@@ -84,11 +84,12 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
     raw_code = "trim(t.icd_code)" if src["dictionary"] else "NULL"
     k1, k2 = src["keys"]
     # Three statements, not one: the cohort rows of the file are written out first, then
-    # grouped and ranked, then given their titles. Each fits in a fixed memory_limit; as one
-    # statement, the grouping straight off the CSV scan (or the window over the title join)
-    # ran out of 96MB on the 2.8M prescriptions of 30M lab rows' tables, memory growing with
-    # the file. rk is numbered within (admission, status), so after the out-of-stay rows are
-    # deleted the in-stay ranks are exactly those of a table that never had them.
+    # grouped and ranked, then given their titles, each step reading a table DuckDB can size
+    # and spill. (As one statement, grouping straight off the CSV scan ran out of 96MB on the
+    # 2.8M prescriptions of the 30M-lab-row tables; measured before joins were pinned to their
+    # written order, see prepare._connect.) rk is numbered within (admission, status), so after
+    # the out-of-stay rows are deleted the in-stay ranks are exactly those of a table that
+    # never had them.
     rows = f"""
         CREATE OR REPLACE TABLE ev_{modality}_rows AS
         SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
