@@ -1,11 +1,12 @@
 """Raw MIMIC-IV gzip CSVs -> a cached, training-ready data set (`mmc prepare dataset=mimic`).
 
-One DuckDB connection does all the table work out of core (memory capped by
-`memory_limit`, spilling to the build folder); Python only ever sees per-admission results.
+DuckDB does all the table work out of core (memory capped by `memory_limit`, spilling to the
+build folder), one fresh connection per stage; Python only ever sees per-admission results.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
@@ -41,6 +42,11 @@ from mmc.data.mimic.text import PACKAGED, TextEmbedder
 from mmc.errors import ConfigError, DataError, check, choices_error
 
 log = logging.getLogger("mmc")
+try:  # glibc only (Linux); elsewhere freed memory is simply left to the allocator
+    _LIBC = ctypes.CDLL("libc.so.6")
+    _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
+except (OSError, AttributeError):
+    _LIBC = None
 
 MODALITIES = ("notes", "labs", "demographics", "diagnoses", "procedures", "medications")
 CODE_MODALITIES = ("diagnoses", "procedures", "medications")
@@ -106,7 +112,7 @@ class RunOptions:
     """How to prepare (not what): never part of the cache key."""
 
     threads: int | None = None
-    memory_limit: str = "256MB"
+    memory_limit: str = "128MB"
     text_device: str = "auto"
     text_batch_size: int = 64
     progress: bool | None = None  # DuckDB's progress bar; None: when the output is a terminal
@@ -135,7 +141,7 @@ def prepare_mimic(
     note_max_tokens: int | None = None,
     text_model: str = PACKAGED,
     threads: int | None = None,
-    memory_limit: str = "256MB",
+    memory_limit: str = "128MB",
     text_device: str = "auto",
     text_batch_size: int = 64,
     progress: bool | None = None,
@@ -203,9 +209,17 @@ def _connect(tmp: Path, run: RunOptions):
         con.execute(f"SET memory_limit='{run.memory_limit}'")
     except Exception as e:
         raise ConfigError(
-            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 256MB"
+            f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 128MB"
         ) from None
     con.execute(f"SET temp_directory='{tmp / 'spill'}'")
+    # Joins run in the order written, the large table probing and the small one (cohort, item
+    # and code dictionaries) hashed. DuckDB cannot size a CSV scan (it guessed 42 rows for 30M
+    # lab rows), so its join-order optimizer hashed the lab rows instead of the 63k-row cohort:
+    # a hash table growing with the file, which made memory grow and broke memory_limit=64MB.
+    try:
+        con.execute("SET disabled_optimizers='join_order,build_side_probe_side'")
+    except Exception:  # duckdb < 1.1 has no build_side_probe_side optimizer
+        con.execute("SET disabled_optimizers='join_order'")
     con.execute("SET preserve_insertion_order=false")  # lets scans stream without reordering
     # Each DuckDB thread holds its own CSV buffers and operator state, so memory grows with
     # threads; the scan is bound by one gzip stream anyway, so more than 4 buys little.
@@ -225,11 +239,31 @@ def _peak_rss_mib() -> int:
     return int(rss / 2**20 if sys.platform == "darwin" else rss / 1024)
 
 
+def _rss_mib() -> int:
+    """Resident memory of this process now (Linux; -1 elsewhere): shows what a stage released."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (OSError, ValueError, IndexError, AttributeError):
+        return -1
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them for reuse otherwise, so a stage's
+    freed pandas/DuckDB memory would count against every later stage's peak)."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def _human_size(path: Path) -> str:
     size = path.stat().st_size
     if size >= 2**30:
         return f"{size / 2**30:.2f} GiB"
     return f"{size / 2**20:.0f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+
+
+def _save(out: Path, modality: str, arr: np.ndarray) -> None:
+    np.save(out / f"{modality}.npy", arr.astype(np.float16) if arr.dtype == np.float32 else arr)
 
 
 def build(
@@ -261,12 +295,25 @@ def build(
         clock, cpu_clock = now, cpu_now
         peak_rss[stage] = _peak_rss_mib()
         log.info(
-            "  %s: %.1f s, peak RSS %d MiB%s",
-            stage, timing[stage], peak_rss[stage], f"; {result}" if result else "",
+            "  %s: %.1f s, peak RSS %d MiB (now %d)%s",
+            stage, timing[stage], peak_rss[stage], _rss_mib(), f"; {result}" if result else "",
         )  # fmt: skip
 
-    con = _connect(out, run)
+    # A fresh DuckDB connection per stage: closing one releases its buffer pool and allocator
+    # caches, which otherwise stay near memory_limit for the rest of the preparation and add
+    # to the next stage's own peak. Tables passed between stages are persistent (work.duckdb).
+    con = None
+
+    def fresh():
+        nonlocal con
+        if con is not None:
+            con.close()
+            _trim_heap()
+        con = _connect(out, run)
+        return con
+
     try:
+        fresh()
         begin("cohort", f"reading admissions and patients ({_human_size(raw.paths['admissions'])})")
         scans = {"admissions": raw.scan("admissions"), "patients": raw.scan("patients")}
         try:
@@ -288,7 +335,8 @@ def build(
                 f"{name} split; use more data or change dataset.split_fractions",
                 DataError,
             )
-        n, train = len(cohort), split == 0
+        n_all, n, train = len(adm), len(cohort), split == 0
+        del adm  # every admission of the file: not needed past the cohort
         con.register(
             "cohort_df",
             pd.DataFrame(
@@ -300,9 +348,10 @@ def build(
                 }
             ),
         )
-        con.execute("CREATE OR REPLACE TEMP TABLE cohort AS SELECT * FROM cohort_df")
+        # Persistent, not TEMP: later stages read it through their own connections.
+        con.execute("CREATE OR REPLACE TABLE cohort AS SELECT * FROM cohort_df")
         con.unregister("cohort_df")
-        lap("cohort", f"{len(adm):,} admissions -> cohort {n:,} of {facts['patients']:,} patients")
+        lap("cohort", f"{n_all:,} admissions -> cohort {n:,} of {facts['patients']:,} patients")
 
         x: dict[str, np.ndarray] = {}
         masks: dict[str, np.ndarray] = {}
@@ -310,10 +359,13 @@ def build(
         outside: dict[str, dict] = {}
         x["demographics"], details["demographics"] = demographics(cohort, train)
         masks["demographics"] = np.ones(n, dtype=bool)
+        _save(out, "demographics", x.pop("demographics"))
+        cohort = cohort[["hadm_id", "subject_id", *TASKS]]  # all that the end needs
 
         vocab = {}
         for m in CODE_MODALITIES:
             table = codes.CODE_SOURCES[m]["table"]
+            fresh()
             begin(m, f"reading {m} from {table} ({_human_size(raw.paths[table])})")
             dropped = codes.stage_events(con, m, raw)
             masks[m] = codes.observed(con, m, n)
@@ -326,11 +378,14 @@ def build(
             details[m].update({"in_stay_rows": rows, **dropped})
             outside[table] = dropped
             con.execute(f"DROP TABLE ev_{m}")
+            # Written now, not held to the end: [n, max_codes] per modality adds up at scale.
+            _save(out, m, x.pop(m))
             lap(
                 m,
                 f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",
             )
 
+        fresh()
         begin("labs_scan", f"streaming labevents ({_human_size(raw.paths['labevents'])})")
         details["labs"] = labs.stage_lab_rows(con, raw, list(s.lab_keywords))
         outside["labevents"] = {
@@ -341,6 +396,7 @@ def build(
             f"{details['labs']['rows_kept']:,} in-stay rows of {details['labs']['matching_items']} "
             f"matching items, {details['labs']['dropped_after_discharge']:,} after discharge dropped",
         )
+        fresh()
         begin("labs_tensor", "computing lab statistics (training split) and the lab tensor")
         features = labs.select_features(con, s.lab_max_items)
         check(
@@ -349,8 +405,10 @@ def build(
             f"matching dataset.lab_keywords ({', '.join(s.lab_keywords)})",
             DataError,
         )
-        labs.stage_steps(con, s.lab_steps)
-        masks["labs"] = labs.write_lab_tensor(con, out / "labs.npy", n, len(features), s.lab_steps)
+        labs.stage_steps(fresh(), s.lab_steps)  # each step's buffer pool released before the next
+        masks["labs"] = labs.write_lab_tensor(
+            fresh(), out / "labs.npy", n, len(features), s.lab_steps
+        )
         zsd = [f["train_z_sd"] for f in features if f["train_z_sd"] is not None]
         details["labs"].update(
             {
@@ -364,6 +422,7 @@ def build(
         lap("labs_tensor", f"{len(features)} items -> {2 * len(features) + 1} channels")
 
         if raw.has_notes:
+            fresh()
             begin("notes", f"embedding discharge notes ({_human_size(raw.paths['discharge'])})")
             x["notes"], masks["notes"], details["notes"] = notes.note_embeddings(
                 con, raw, n, embedder, s.note_start, s.note_end, s.note_max_tokens
@@ -382,7 +441,8 @@ def build(
             raise out_of_memory_error(e, run.memory_limit, current["stage"]) from None
         raise
     finally:
-        con.close()
+        if con is not None:
+            con.close()
         for leftover in ("work.duckdb", "work.duckdb.wal", "spill"):
             path = out / leftover
             if path.is_dir():
@@ -391,7 +451,7 @@ def build(
                 path.unlink()
 
     for m, arr in x.items():
-        np.save(out / f"{m}.npy", arr.astype(np.float16) if arr.dtype == np.float32 else arr)
+        _save(out, m, arr)
     masks = {m: masks[m] for m in MODALITIES}
     np.savez(out / "masks.npz", **masks)
     np.savez(

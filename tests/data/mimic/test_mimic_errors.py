@@ -149,3 +149,16 @@ def test_duckdb_progress_bar_follows_the_terminal(tmp_path):
 
     assert setting(True) is True and setting(False) is False
     assert setting(None) is False  # pytest's output is not a terminal
+
+
+def test_joins_keep_their_written_order(tmp_path):
+    """DuckDB cannot size a CSV scan (it guessed 42 rows for 30M lab rows), so its join-order
+    optimizer hashed the lab rows, a table growing with the file, instead of the cohort."""
+    from mmc.data.mimic.prepare import RunOptions, _connect
+
+    con = _connect(tmp_path, RunOptions(progress=False))
+    try:
+        disabled = con.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+    finally:
+        con.close()
+    assert "join_order" in str(disabled).lower()

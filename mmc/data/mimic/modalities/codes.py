@@ -80,6 +80,30 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
     """Table `ev_<modality>`(idx, split, code, title, rk): every in-stay cohort code, rk = 1 the
     latest; returns how many cohort rows were dropped as outside the stay."""
     src = CODE_SOURCES[modality]
+    version = "t.icd_version" if src["dictionary"] else "NULL"
+    raw_code = "trim(t.icd_code)" if src["dictionary"] else "NULL"
+    k1, k2 = src["keys"]
+    # Three statements, not one: the cohort rows of the file are written out first, then
+    # grouped and ranked, then given their titles, each step reading a table DuckDB can size
+    # and spill. (As one statement, grouping straight off the CSV scan ran out of 96MB on the
+    # 2.8M prescriptions of the 30M-lab-row tables; measured before joins were pinned to their
+    # written order, see prepare._connect.) rk is numbered within (admission, status), so after
+    # the out-of-stay rows are deleted the in-stay ranks are exactly those of a table that
+    # never had them.
+    rows = f"""
+        CREATE OR REPLACE TABLE ev_{modality}_rows AS
+        SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
+               {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2,
+               {stay_status(src["time"])} AS status
+        FROM {raw.scan(src["table"])} t JOIN cohort c ON t.hadm_id = c.hadm_id
+    """
+    ranked = f"""
+        CREATE OR REPLACE TABLE ev_{modality}_ranked AS
+        SELECT e.*, row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
+                                       e.k2 DESC NULLS LAST, e.code DESC) AS rk
+        FROM (SELECT *, count(*) AS n_rows FROM ev_{modality}_rows GROUP BY ALL) e
+        WHERE e.code IS NOT NULL AND e.code <> ''
+    """
     title, join = "e.code", ""
     if src["dictionary"]:
         join = (
@@ -88,29 +112,18 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
             "ON d.icd_version = e.icd_version AND d.icd_code = e.raw_code"
         )
         title = "coalesce(d.long_title, e.code)"
-    version = "t.icd_version" if src["dictionary"] else "NULL"
-    raw_code = "trim(t.icd_code)" if src["dictionary"] else "NULL"
-    k1, k2 = src["keys"]
-    # rk is numbered within (admission, status), so after the out-of-stay rows are deleted the
-    # in-stay ranks are exactly those of a table that never had them.
-    sql = f"""
+    titled = f"""
         CREATE OR REPLACE TABLE ev_{modality} AS
-        SELECT e.idx, e.split, e.code, {title} AS title, e.status, e.n_rows,
-               row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
-                                  e.k2 DESC NULLS LAST, e.code DESC) AS rk
-        FROM (
-            SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
-                   {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2,
-                   {stay_status(src["time"])} AS status, count(*) AS n_rows
-            FROM {raw.scan(src["table"])} t JOIN cohort c ON t.hadm_id = c.hadm_id
-            GROUP BY ALL
-        ) e {join}
-        WHERE e.code IS NOT NULL AND e.code <> ''
+        SELECT e.idx, e.split, e.code, {title} AS title, e.status, e.n_rows, e.rk
+        FROM ev_{modality}_ranked e {join}
     """
     try:
-        con.execute(sql)
+        for sql in (rows, ranked, titled):
+            con.execute(sql)
     except Exception as e:  # duckdb.Error: a malformed value somewhere in the file
         raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
+    con.execute(f"DROP TABLE ev_{modality}_rows")
+    con.execute(f"DROP TABLE ev_{modality}_ranked")
     return drop_outside_stay(con, f"ev_{modality}", rows="n_rows")
 
 

@@ -31,14 +31,14 @@ from mmc.data.mimic.tables import RawTables, duckdb_error
 log = logging.getLogger("mmc")
 Z_CLIP = 10.0
 TRIM = 0.005  # share of each item's training values left out at either end for its statistics
-BLOCK_BYTES = 8 << 20  # per float32 working array when building the tensor
+BLOCK_BYTES = 2 << 20  # per float32 working array when building the tensor
 
 
 def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
     """Table `labs_raw`(idx, split, itemid, charttime, valuenum, abn): the one streaming pass."""
     pattern = "|".join(re.escape(k) for k in keywords).replace("'", "''")
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE lab_items AS
+        f"""CREATE OR REPLACE TABLE lab_items AS
             SELECT itemid, any_value(label) AS label FROM {raw.scan("d_labitems")}
             WHERE regexp_matches(label, '{pattern}') GROUP BY itemid"""
     )
@@ -89,7 +89,7 @@ def select_features(con, max_items: int | None) -> list[dict]:
     # hold every value of an item in memory (tens of millions on full MIMIC-IV).
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE lab_feat AS
+        CREATE OR REPLACE TABLE lab_feat AS
         WITH r AS (
             SELECT itemid, valuenum,
                    row_number() OVER (PARTITION BY itemid ORDER BY valuenum) AS rn,
