@@ -60,15 +60,15 @@ def run_child(code: str, *args: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def ensure_tables(work: Path, rows: int) -> tuple[Path, float | None]:
-    root = work / f"labs-{rows}"
+def ensure_tables(work: Path, rows: int, patients: int | None) -> tuple[Path, float | None]:
+    root = work / (f"labs-{rows}" if patients is None else f"labs-{rows}-patients-{patients}")
     done = root / "GENERATED"
     if done.exists():
         return root, None
     t = time.perf_counter()
     subprocess.run(
         [sys.executable, str(REPO / "scripts" / "make_mimic_tables.py"), "--out", str(root),
-         "--lab-rows", str(rows)],
+         "--lab-rows", str(rows), *(["--patients", str(patients)] if patients else [])],
         check=True,
     )  # fmt: skip
     done.write_text("ok\n")
@@ -81,6 +81,9 @@ def main() -> None:
     p.add_argument("--pandas-at", type=float, default=0, help="e.g. 1e7: also time pandas.read_csv")
     p.add_argument("--work", type=Path, default=Path("/tmp/mimic-bench"))
     p.add_argument("--threads", type=int, default=2)
+    # A fixed cohort isolates what grows with the event tables from what grows with the
+    # cohort (the per-admission arrays): by default the generator scales patients with rows.
+    p.add_argument("--patients", type=int, default=None, help="fixed cohort size for every size")
     p.add_argument("--memory-limit", default="default", help="default: dataset.memory_limit's")
     p.add_argument("--json", type=Path, default=REPO / "outputs" / "bench" / "mimic_prepare.json")
     a = p.parse_args()
@@ -88,7 +91,7 @@ def main() -> None:
     results = []
     for size in a.sizes:
         rows = int(size)
-        root, gen_s = ensure_tables(a.work, rows)
+        root, gen_s = ensure_tables(a.work, rows, a.patients)
         r = run_child(PREPARE, str(root), str(a.work / "cache"), str(a.threads), a.memory_limit)
         scan = r["timing"]["labs_scan"]
         rec = {
@@ -114,7 +117,7 @@ def main() -> None:
         print(json.dumps(rec), flush=True)
     baseline = None
     if a.pandas_at:
-        root, _ = ensure_tables(a.work, int(a.pandas_at))
+        root, _ = ensure_tables(a.work, int(a.pandas_at), a.patients)
         b = run_child(PANDAS, str(root / "hosp" / "labevents.csv.gz"))
         ours = next((r for r in results if r["labevents_rows"] == int(a.pandas_at)), None)
         baseline = {
