@@ -546,6 +546,7 @@ def main() -> int:
     ap.add_argument("--betas", type=float, nargs="*", default=[0.5, 1.5, 3.0])
     ap.add_argument("--modalities", type=int, nargs="*", default=[2, 3, 4])
     ap.add_argument("--variant-rates", type=float, nargs="*", default=[0.5])
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--blocks", default="ABED", help="which blocks to run, in order (X: variants)")
     ap.add_argument("--out", type=Path, default=REPO / "outputs" / "collapse_claims")
     ap.add_argument("--report-only", action="store_true")
@@ -599,7 +600,7 @@ def main() -> int:
                     plan += [
                         (m, r, 2, None, s, ["diagnostics.extra=[neurons,substitutions]"])
                         for r in (0.0, *args.variant_rates)
-                        for m in VARIANTS
+                        for m in args.variants
                     ]
                 elif block == "D":
                     plan += [
