@@ -190,12 +190,19 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
         return out
 
     def over_rates(method: str, field: str) -> list[float]:
-        """Seed-major list over (seed, rate) pairs; NaN where not run."""
-        return [
-            (get(key_of(method, r, 2, None, s)) or {}).get(field, math.nan)
-            for s in seeds
-            for r in rates
-        ]
+        """Seed-major list over (seed, rate) pairs; NaN where not run, and for every rate of
+        a seed that lacks one (block A may have run more seeds than block B)."""
+        out = []
+        for s in seeds:
+            row = [(get(key_of(method, r, 2, None, s)) or {}).get(field, math.nan) for r in rates]
+            out += [math.nan] * len(rates) if any(math.isnan(x) for x in row) else row
+        return out
+
+    def same_seeds(cells: list[list[float]]) -> list[list[float]]:
+        """Per-setting lists over seeds, kept only for seeds present in every setting (so an
+        M or beta sweep compares the same seeds)."""
+        keep = [all(not math.isnan(c[i]) for c in cells) for i in range(len(seeds))]
+        return [[x if k else math.nan for x, k in zip(c, keep)] for c in cells]
 
     rows, lines = [], []
     # ---- H: harmful collapse
@@ -267,14 +274,12 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
     # Rank vs beta and VIF / semantic vs M.
     betas, ms_ = res["betas"], res["modalities"]
     rank = {
-        m: [mean(vals(m, "", beta=b, sub=lambda r: r["rank_stages"]["fused"]["effective"])) for b in betas]
+        m: [mean(c) for c in same_seeds(
+            [vals(m, "", beta=b, sub=lambda r: r["rank_stages"]["fused"]["effective"]) for b in betas])]
         for m in ("none", "ebr")
     }  # fmt: skip
-    vif = {
-        m: [vals(m, "vif_feature", m=k) if k != 2 else vals(m, "vif_feature") for k in ms_]
-        for m in ("none", "kd", "ebr")
-    }
-    gap = [vals("none", "semantic_gap", m=k) for k in ms_]
+    vif = {m: same_seeds([vals(m, "vif_feature", m=k) for k in ms_]) for m in ("none", "kd", "ebr")}
+    gap = same_seeds([vals("none", "semantic_gap", m=k) for k in ms_])
     p_raw["vif none M=max>M=2"] = wilcoxon_greater(vif["none"][-1], vif["none"][0])
     p_raw["vif none>kd"] = wilcoxon_greater(sum(vif["none"], []), sum(vif["kd"], []))
     p_raw["vif kd>ebr"] = wilcoxon_greater(sum(vif["kd"], []), sum(vif["ebr"], []))
