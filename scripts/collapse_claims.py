@@ -438,8 +438,12 @@ def helps(res: dict, get) -> tuple[list[dict], list[str]]:
             [cell("none", 0.0, s) for s in seeds],
         )
         rs = [r for r in rates if any(not math.isnan(cell(m, r, s)) for s in seeds)]
+        # only seeds that ran every one of these rates for both (rate 0 must not dominate)
+        full = [
+            s for s in seeds if all(not math.isnan(cell(k, r, s)) for k in (m, "none") for r in rs)
+        ]
         tests[f"{m} @rates"] = (
-            [cell(m, r, s) for s in seeds for r in rs], [cell("none", r, s) for s in seeds for r in rs]
+            [cell(m, r, s) for s in full for r in rs], [cell("none", r, s) for s in full for r in rs]
         )  # fmt: skip
     fills = [
         n
