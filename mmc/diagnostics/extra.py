@@ -136,7 +136,7 @@ def substitutions(r: EndOfRun) -> dict:
     with its own missingness}} on the same trained model (Table 6: substitution judged at
     test time only)."""
     model, data, pred = r.model, r.data, r.test_pred
-    names = ["none", "zeros", "random", "nearest", "mean"]
+    names = ["none", "zeros", "random", "nearest", "mean", "class_mean", "late"]
     if isinstance(model.remedy, ExplicitBasisReallocation):
         names.append("ebr")
     kept, out = model.substitution, {}

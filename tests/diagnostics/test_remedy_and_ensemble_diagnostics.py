@@ -39,7 +39,9 @@ def test_theory_run_reports_ensemble_neurons_substitutions_and_paper_semantic_ga
     assert 0.0 <= ex["ensemble"]["ensemble"] <= 1.0 and "unimodal/m1" in ex["ensemble"]
     assert 0.0 <= ex["neurons"]["fraction"] <= 1.0
     assert abs(ex["neurons"]["share/m0"] + ex["neurons"]["share/m1"] - 1.0) < 1e-6
-    assert set(ex["substitutions"]) == {"none", "zeros", "random", "nearest", "mean"}
+    assert set(ex["substitutions"]) == {
+        "none", "zeros", "random", "nearest", "mean", "class_mean", "late",
+    }  # fmt: skip
     assert set(ex["substitutions"]["zeros"]) == {"m0", "m1", "as_observed"}
     # No missingness in this run: every fill-in leaves the as-observed test metric alone.
     assert len({round(v["as_observed"], 9) for v in ex["substitutions"].values()}) == 1
