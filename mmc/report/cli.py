@@ -119,6 +119,29 @@ def _beta_column(runs: pd.DataFrame, requested: str | None) -> str | None:
     return None
 
 
+def _runs_on_axis(runs: pd.DataFrame, across: str, notes: list[str]) -> pd.DataFrame:
+    """The runs that have a value on the `--across` axis. Pooled sweeps need not all sweep
+    it (a full-data sweep has no data.num_pairs): runs without a value cannot sit on the
+    axis, so they are left out of the tables and tests, and a note names them."""
+    if across not in runs or runs[across].isna().all():
+        raise DataError(
+            f"--across {across}: not a column of these runs; use one of: {', '.join(AXES)} "
+            f"or a swept setting ({', '.join(runs.attrs.get('varying', [])) or 'none swept'})"
+        )
+    lacking = runs[across].isna()
+    if lacking.any():
+        labels = sorted({str(r) for r in runs.loc[lacking, "remedy"]}) if "remedy" in runs else []
+        notes.append(
+            f"{int(lacking.sum())} run(s) without {across} left out of the tables and tests"
+            + (f" (remedy: {', '.join(labels)})" if labels else "")
+            + f": {', '.join(runs.loc[lacking, 'run_dir'].head(3))}"
+            + (" ..." if lacking.sum() > 3 else "")
+        )
+    kept = runs.loc[~lacking].reset_index(drop=True)
+    kept.attrs.update(runs.attrs)
+    return kept
+
+
 def build_report(args: argparse.Namespace) -> tuple[Path, str]:
     runs, problems = load_runs(args.sweeps)
     out = args.out or args.sweeps[0] / "report"
@@ -135,7 +158,10 @@ def build_report(args: argparse.Namespace) -> tuple[Path, str]:
     beta = _beta_column(runs, args.beta)
     if beta is not None:
         runs["beta"] = numeric_axis(runs, beta)
-    method_by = add_method(runs, args.method_by, exclude=(beta,) if beta else ())
+    if args.across:
+        runs = _runs_on_axis(runs, args.across, notes)
+    exclude = tuple(c for c in (beta, args.across) if c)  # axes, not parts of a method's name
+    method_by = add_method(runs, args.method_by, exclude=exclude)
     metrics = args.metrics or _default_metrics(runs)
     unknown = [m for m in metrics if m not in runs]
     if unknown:

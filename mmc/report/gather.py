@@ -7,6 +7,7 @@ and unfinished ones are listed separately so a report never hides them.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -134,6 +135,10 @@ def rate_axes(runs: pd.DataFrame) -> list[str]:
     return named + extra
 
 
+def _absent(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def add_method(
     runs: pd.DataFrame, by: list[str] | None, exclude: tuple[str, ...] = ()
 ) -> list[str]:
@@ -153,9 +158,14 @@ def add_method(
             f"--method-by names {missing}, not columns of these runs; use some of: "
             f"{', '.join(c for c in runs.columns if '/' not in c)}"
         )
+    # A setting a run lacks (a sweep that did not set it) names nothing: "repblend", not
+    # "repblend / data.coreset=nan".
     runs["method"] = [
-        " / ".join(v if c in GROUPS else f"{c}={v}" for c, v in zip(by, vals))
-        for vals in runs[by].astype(str).itertuples(index=False)
+        " / ".join(
+            str(v) if c in GROUPS else f"{c}={v}" for c, v in zip(by, vals) if not _absent(v)
+        )
+        or "default"
+        for vals in runs[by].itertuples(index=False)
     ]
     return by
 

@@ -205,3 +205,55 @@ def test_similarity_heatmap_of_a_distilled_set(tmp_path):
     assert "caption (text) index" in svg and "image index" in svg
     assert "similarity target" in svg and "Distilled soft similarity" in svg  # colour bar, title
     assert not (out / "similarity_none.png").exists()  # no distilled set, no heatmap
+
+
+def _retrieval_summary(remedy: str, seed: int, r_mean: float, pairs: int | None) -> dict:
+    summary = {
+        "choices": {"dataset": "synthetic_pairs", "remedy": remedy, "logger": "none"},
+        "seed": seed, "task": "retrieval", "best_epoch": 1,
+        "test": {"r_mean": r_mean, "ir@10": r_mean + 1, "tr@10": r_mean + 2},
+    }  # fmt: skip
+    if pairs is not None:
+        summary["train_set"] = {"pairs": pairs}
+    return summary
+
+
+def test_pooled_sweeps_one_without_the_across_column(tmp_path, capsys):
+    """A distillation sweep over data.num_pairs pooled with a full-data sweep that has no
+    num_pairs at all: `--across data.num_pairs` must not crash. The full-data runs have no
+    value on that axis, so they are left out of the across-table and the tests, and the
+    report says so in one line."""
+    distill, full = tmp_path / "distill", tmp_path / "full"
+    num = 0
+    for remedy, base in (("repblend", 5.0), ("repblend_lors", 4.0)):
+        for pairs in (100, 200, 500):
+            for seed in (0, 1, 2):
+                ov = [f"remedy={remedy}", f"data.num_pairs={pairs}", f"seed={seed}"]
+                s = _retrieval_summary(remedy, seed, base + pairs / 100 + seed / 10, pairs)
+                _job(distill, num, ov, s, [1.0])
+                num += 1
+    for seed in (0, 1, 2):
+        _job(full, seed, ["remedy=none", f"seed={seed}"], _retrieval_summary("none", seed, 30.0, None), [1.0])  # fmt: skip
+    assert main([str(distill), str(full), "--across", "data.num_pairs"]) == 0
+    out = distill / "report"
+    table = pd.read_csv(out / "table.csv", index_col=0)
+    assert sorted(table.index) == ["repblend", "repblend_lors"]
+    # ± over the three sizes (seeds averaged first): repblend = 5 + mean(1, 2, 5) + 0.1.
+    assert table.loc["repblend", "test/r_mean/mean"] == pytest.approx(5 + 8 / 3 + 0.1)
+    assert table.loc["repblend", "test/r_mean/count"] == 3
+    wilcoxon_table = pd.read_csv(out / "wilcoxon.csv", index_col=0)
+    assert list(wilcoxon_table.index) == ["repblend_lors"]
+    printed = capsys.readouterr().out
+    assert "3 run(s) without data.num_pairs" in printed and "none" in printed
+    # Without --across the full-data runs are a method like any other (± over seeds).
+    assert main([str(distill), str(full), "--out", str(tmp_path / "all")]) == 0
+    table = pd.read_csv(tmp_path / "all" / "table.csv", index_col=0)
+    assert "data.num_pairs=100 / repblend" in table.index and "none" in table.index
+
+
+def test_across_column_missing_from_every_run_is_a_one_line_error(tmp_path):
+    full = tmp_path / "full"
+    for seed in (0, 1):
+        _job(full, seed, ["remedy=none", f"seed={seed}"], _retrieval_summary("none", seed, 30.0, None), [1.0])  # fmt: skip
+    with pytest.raises(DataError, match="--across data.num_pairs: not a column"):
+        main([str(full), "--across", "data.num_pairs"])

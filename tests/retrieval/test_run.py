@@ -3,6 +3,7 @@ import json
 import pytest
 
 from mmc.errors import ConfigError
+from mmc.retrieval.presets import preset_for
 from mmc.train import train
 
 SMALL = [
@@ -59,6 +60,16 @@ def test_every_run_is_measured_by_one_fixed_reference_model(compose, tmp_path):
     assert (st["lr_img"], st["sim_alpha"], st["sim_rank"], st["lr_lr"]) == (100.0, 3.0, 10, 1e-2)
     first = json.loads((tmp_path / "dist" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["lr"] == pytest.approx(dist["distill"]["step_sizes"]["image"])
+
+
+def test_both_synthetic_settings_take_flickrs_preset_unchanged():
+    """synthetic_pairs_collapse once had its own lr_lr = 1e-3; since issue 18's retuning it
+    uses the reference's Flickr values, lr_lr 1e-2 included."""
+    for name in ("synthetic_pairs", "synthetic_pairs_collapse"):
+        for n, lr_img in ((100, 100.0), (200, 1000.0), (500, 1000.0)):
+            values, label = preset_for(name, n)
+            assert label == f"flickr30k@{n}"
+            assert values["lr_lr"] == 1e-2 and values["lr_img"] == lr_img
 
 
 def test_a_command_line_value_beats_the_preset():
