@@ -8,7 +8,13 @@ import logging
 import math
 
 import pytest
+import torch
 
+from mmc.data.build import build_dataset
+from mmc.engine.loop import train_epoch
+from mmc.engine.model import build_model
+from mmc.engine.optim import make_optimizer
+from mmc.engine.seed_group import _Request, _why_not_batched
 from mmc.report.gather import load_runs
 from mmc.train import train
 
@@ -123,3 +129,24 @@ def test_each_seed_is_its_own_finished_wandb_run(compose, tmp_path, monkeypatch)
                                  capture_output=True, text=True, timeout=120)  # fmt: skip
         info = json.loads(summary.stdout)
         assert info["state"] == "finished" and info["exit_code"] == 0
+
+
+def test_optimisers_at_different_steps_are_not_stacked(compose, tmp_path):
+    # Early stopping can end one seed's unimodal reference while another's is mid-run: the
+    # next round pairs a fresh optimiser with a stepped one. Stacking them raised KeyError
+    # 'exp_avg' (`mmc train seeds=[0,1,2,3,4] train.epochs=20`), and one shared Adam step
+    # count would give the other seeds the wrong bias correction: run that round seed by seed.
+    cfg = compose(run_dir=tmp_path)
+    data = build_dataset(cfg)
+    reqs = []
+    for stepped in (True, False):
+        torch.manual_seed(0)
+        model = build_model(cfg, data)
+        opt = make_optimizer(model.parameters(), cfg)
+        if stepped:
+            model(data.train.batch(slice(0, 8))).logits.sum().backward()
+            opt.step()
+        args = (model, data.train, opt, cfg, data.task, 0, None, None)
+        reqs.append(_Request(train_epoch, args, {}, {}))
+    assert _why_not_batched(reqs) == "the seeds' optimisers are at different steps"
+    assert _why_not_batched([reqs[0], reqs[0]]) is None

@@ -179,6 +179,11 @@ def _why_not_batched(reqs: list[_Request]) -> str | None:
             return "the seeds' training settings differ"
         if type(opt) is not type(first[2]) or len(opt.param_groups) != 1:
             return "the seeds' optimisers differ"
+        # One seed may have moved on to a fresh model (an early-stopped unimodal reference)
+        # while another is mid-run: their states cannot be stacked, and one shared Adam step
+        # count would give the others the wrong bias correction.
+        if _state_signature(opt) != _state_signature(first[2]):
+            return "the seeds' optimisers are at different steps"
         group = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
         if group != group0:
             return "the seeds' optimiser settings (e.g. learning rate) differ"
@@ -196,6 +201,16 @@ def _why_not_batched(reqs: list[_Request]) -> str | None:
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
             return "batch norm updates running statistics in place"
     return None
+
+
+def _state_signature(opt: torch.optim.Optimizer) -> list[tuple]:
+    """Per parameter: which state it holds and its step count."""
+    out = []
+    for p in opt.param_groups[0]["params"]:
+        state = opt.state.get(p, {})
+        step = state.get("step")
+        out.append((tuple(sorted(state)), None if step is None else float(step)))
+    return out
 
 
 def _stacked_split(splits: list, key: str) -> dict[str, Tensor]:
