@@ -96,6 +96,26 @@ class Group:
     def _run_round(self) -> None:
         reqs = [self.pending[i] for i in sorted(self.pending)]
         self.pending = {}
+        # Seeds that can share one batched epoch go together: one seed whose early-stopped
+        # reference moved on to the next modality must not send all the others seed by seed.
+        clusters: list[list[_Request]] = []
+        for req in reqs:
+            home = next((c for c in clusters if _why_not_batched([c[0], req]) is None), None)
+            if home is None:
+                clusters.append([req])
+            else:
+                home.append(req)
+        if len(clusters) > 1:
+            self._note(f"{len(clusters)} groups of seeds ({_why_not_batched(reqs)})")
+        for cluster in clusters:
+            self._run_cluster(cluster)
+
+    def _note(self, reason: str) -> None:
+        if reason not in self.warned:
+            self.warned.add(reason)
+            log.info("batched seeds: epochs run seed by seed: %s", reason)
+
+    def _run_cluster(self, reqs: list[_Request]) -> None:
         reason = _why_not_batched(reqs)
         if reason is None:
             try:
@@ -111,9 +131,8 @@ class Group:
                     else:
                         req.result = res
                 return
-        if reason not in self.warned:
-            self.warned.add(reason)
-            log.info("batched seeds: epochs run seed by seed: %s", reason)
+        if len(reqs) > 1 or reason != "a single seed is left":
+            self._note(reason)
         for req in reqs:  # seed by seed, each with its own RNG stream
             set_rng_state(req.rng)
             try:
