@@ -105,15 +105,17 @@ class Group:
                 clusters.append([req])
             else:
                 home.append(req)
-        if len(clusters) > 1:
-            self._note(f"{len(clusters)} groups of seeds ({_why_not_batched(reqs)})")
+        if len(reqs) > len(clusters) > 1:
+            self._note(f"{len(clusters)} groups of seeds ({_why_not_batched(reqs)})", "partly ")
+        elif len(clusters) == len(reqs) > 1:
+            self._note(str(_why_not_batched(reqs)))
         for cluster in clusters:
             self._run_cluster(cluster)
 
-    def _note(self, reason: str) -> None:
+    def _note(self, reason: str, how: str = "") -> None:
         if reason not in self.warned:
             self.warned.add(reason)
-            log.info("batched seeds: epochs run seed by seed: %s", reason)
+            log.info("batched seeds: epochs run %sseed by seed: %s", how, reason)
 
     def _run_cluster(self, reqs: list[_Request]) -> None:
         reason = _why_not_batched(reqs)
@@ -131,7 +133,7 @@ class Group:
                     else:
                         req.result = res
                 return
-        if len(reqs) > 1 or reason != "a single seed is left":
+        if len(reqs) > 1:
             self._note(reason)
         for req in reqs:  # seed by seed, each with its own RNG stream
             set_rng_state(req.rng)
