@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mmc.sweep.expand import sweep_jobs
 from mmc.sweep.jobs import FAILURE, REFUSED_SUFFIX, completed
@@ -68,7 +68,11 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            current = sweep_jobs(list(config.hydra.overrides.task), max_combinations=None)
+            # The experiment file's hydra.sweeper.params are part of the sweep: without them
+            # every job of `-m experiment=<name>` looked left over from an older sweep.
+            params = config.hydra.sweeper.get("params")
+            params = OmegaConf.to_container(params) if params else None
+            current = sweep_jobs(list(config.hydra.overrides.task), params, max_combinations=None)
         except Exception:
             current = None
         outcome = sweep_outcome(sweep_dir, current)

@@ -80,3 +80,18 @@ def test_submitit_local_sweep_and_report(tmp_path):
         assert row["test/accuracy/mean"] == pytest.approx(s["test"]["accuracy"])
         assert row["rank/fused/effective/mean"] == pytest.approx(s["rank"]["fused"]["effective"])
         assert row["test/accuracy/count"] == 1
+
+
+def test_an_experiment_files_sweep_counts_its_own_jobs(tmp_path):
+    # The values an experiment file sweeps (hydra.sweeper.params) are part of the sweep: its
+    # jobs were once all reported as "from an older sweep" and none as completed.
+    (tmp_path / "conf" / "experiment").mkdir(parents=True)
+    (tmp_path / "conf" / "experiment" / "two_seeds.yaml").write_text(
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      seed: 0,1\n"
+    )
+    sweep = tmp_path / "sweep"
+    out = _mmc("train", "-m", "--config-dir", str(tmp_path / "conf"), "experiment=two_seeds",
+               *FAST, f"hydra.sweep.dir={sweep}", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 job(s) completed, 0 failed" in out.stdout, out.stdout[-2000:]
+    assert "older sweep" not in out.stdout + out.stderr
