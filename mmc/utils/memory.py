@@ -12,7 +12,6 @@ unmapped on their own, so big data sets are unaffected. A no-op off glibc.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import platform
 import sys
 
@@ -22,19 +21,38 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
 _done = False
 
 
+def _glibc():
+    """The C library when it is glibc (Linux), else None."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")  # glibc's soname; find_library would run ldconfig
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _glibc()
+
+
 def keep_freed_memory() -> bool:
     """Set glibc's malloc thresholds once per process; True when they are set."""
     global _done
     if _done:
         return True
-    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+    if _LIBC is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        # Setting either fixes both (glibc stops adapting them), so both are set.
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_BYTES) == 1
-        ok = libc.mallopt(_M_TRIM_THRESHOLD, TRIM_BYTES) == 1 and ok
-    except (OSError, AttributeError):
-        return False
+    # Setting either fixes both (glibc stops adapting them), so both are set.
+    ok = _LIBC.mallopt(_M_MMAP_THRESHOLD, MMAP_BYTES) == 1
+    ok = _LIBC.mallopt(_M_TRIM_THRESHOLD, TRIM_BYTES) == 1 and ok
     _done = ok
     return ok
+
+
+def trim_heap() -> None:
+    """Hand freed heap pages back to the OS now (glibc; a no-op elsewhere): between the stages
+    of `mmc prepare`, so one stage's freed pandas/DuckDB memory does not count against every
+    later stage's peak."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)

@@ -6,7 +6,6 @@ build folder), one fresh connection per stage; Python only ever sees per-admissi
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 import os
@@ -40,13 +39,9 @@ from mmc.data.mimic.tables import (
 )
 from mmc.data.mimic.text import PACKAGED, TextEmbedder
 from mmc.errors import ConfigError, DataError, check, choices_error
+from mmc.utils.memory import trim_heap
 
 log = logging.getLogger("mmc")
-try:  # glibc only (Linux); elsewhere freed memory is simply left to the allocator
-    _LIBC = ctypes.CDLL("libc.so.6")
-    _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
-except (OSError, AttributeError):
-    _LIBC = None
 
 MODALITIES = ("notes", "labs", "demographics", "diagnoses", "procedures", "medications")
 CODE_MODALITIES = ("diagnoses", "procedures", "medications")
@@ -248,13 +243,6 @@ def _rss_mib() -> int:
         return -1
 
 
-def _trim_heap() -> None:
-    """Hand freed heap pages back to the OS (glibc keeps them for reuse otherwise, so a stage's
-    freed pandas/DuckDB memory would count against every later stage's peak)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
-
-
 def _human_size(path: Path) -> str:
     size = path.stat().st_size
     if size >= 2**30:
@@ -308,7 +296,7 @@ def build(
         nonlocal con
         if con is not None:
             con.close()
-            _trim_heap()
+            trim_heap()
         con = _connect(out, run)
         return con
 
