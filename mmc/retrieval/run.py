@@ -292,9 +292,10 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
         seed_everything(cfg.seed, device)
         model = make_model().to(device)
         init_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        opt = make_optimizer(model.parameters(), cfg)
         if distilled is not None and remedy.eval_learned_lr:
             opt = learned_lr_optimizer(model, distilled.step_sizes, cfg)
+        else:
+            opt = make_optimizer(model.parameters(), cfg)
         sched = make_scheduler(opt, cfg)
         start_epoch, best = 0, Best()
         best_on_test = {"r_mean": -math.inf}  # updated in place by run_epoch

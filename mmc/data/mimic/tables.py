@@ -176,7 +176,7 @@ def _line_size(name: str) -> str:
     default buffer (16 x 2 MB per thread) cost ~70 MiB of peak memory and no speed (measured on
     1M lab rows: 1.2 vs 1.1 CPU-s for the scan). The discharge notes keep DuckDB's default 2 MB
     lines (a long note is a few hundred KB) but 8 MB buffers: the default 32 MB per thread
-    would not fit the default memory_limit (64MB) with more than one thread."""
+    would not fit a small memory_limit (64MB) with more than one thread."""
     if TABLES[name].folder == "note":
         return ", max_line_size=2097152, buffer_size=8388608"
     return ", max_line_size=1048576, buffer_size=4194304"
