@@ -10,6 +10,7 @@ import difflib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
@@ -21,10 +22,18 @@ from mmc.config.schema import MmcConfig, register_configs
 from mmc.errors import ConfigError
 
 CONFIG_MODULE = "mmc.conf"
+
+
+def _options(group: str) -> str:
+    """The options of conf/<group>/ as `a|b|c`."""
+    names = files(CONFIG_MODULE).joinpath(group).iterdir()
+    return "|".join(sorted(p.name[: -len(".yaml")] for p in names if p.name.endswith(".yaml")))
+
+
 # Keys that became config groups: old command lines get the new spelling, not "unknown key".
 MOVED = {
-    "train.optimizer": "optimizer=adam|adamw|sgd",
-    "train.scheduler": "scheduler=none|cosine|step|step_50",
+    "train.optimizer": f"optimizer={_options('optimizer')}",
+    "train.scheduler": f"scheduler={_options('scheduler')}",
     "train.momentum": "optimizer=sgd optimizer.momentum=...",
     "train.step_size": "scheduler=step scheduler.step_size=...",
     "train.gamma": "scheduler=step scheduler.gamma=...",
