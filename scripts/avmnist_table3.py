@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from scipy.stats import wilcoxon
+# The claims harness's statistics: mean ± std, one-sided paired Wilcoxon, Holm, verdicts.
+from collapse_claims import holm, mean, ms, verdict, wilcoxon_greater
 
 # Collapse paper Table 3 (accuracy %, audio missing 95 / 90 / 85 / 80), ShaSpec rows.
 PUBLISHED = {
@@ -30,12 +30,9 @@ PUBLISHED = {
 RATES = [0.95, 0.9, 0.85, 0.8]
 
 
-def ms(values: list[float], scale: float = 1.0, nd: int = 2) -> str:
-    v = [x * scale for x in values if x is not None]
-    if not v:
-        return "—"
-    sd = statistics.stdev(v) if len(v) > 1 else 0.0
-    return f"{statistics.mean(v):.{nd}f} ± {sd:.{nd}f}"
+def _percent(acc: dict, rate: float, seeds: list[int]) -> str:
+    values = [acc[(rate, s)] * 100 for s in seeds if (rate, s) in acc]
+    return ms(values, 2) if values else "—"
 
 
 def load(sweep: Path) -> list[dict]:
@@ -44,14 +41,13 @@ def load(sweep: Path) -> list[dict]:
         s = json.loads(summary.read_text())
         if s.get("status") != "completed":
             continue
-        cfg = json.loads(json.dumps(s["choices"]))
         overrides = (summary.parent / ".hydra" / "overrides.yaml").read_text()
         rate = next(
             float(line.split("=")[1])
             for line in overrides.splitlines()
             if "dataset.source.audio_missing=" in line
         )
-        runs.append({"remedy": cfg["remedy"], "rate": rate, "seed": s["seed"], "s": s})
+        runs.append({"remedy": s["choices"]["remedy"], "rate": rate, "seed": s["seed"], "s": s})
     return runs
 
 
@@ -69,7 +65,7 @@ def main() -> None:
     print("|---|" + "---|" * len(RATES))
     for remedy in ("none", "kd", "ebr"):
         cells = [
-            f"{ms([acc[remedy].get((x, s)) for s in seeds], 100)} ({PUBLISHED[remedy][i]})"
+            f"{_percent(acc[remedy], x, seeds)} ({PUBLISHED[remedy][i]})"
             for i, x in enumerate(RATES)
         ]
         print(f"| {remedy} | " + " | ".join(cells) + " |")
@@ -77,19 +73,13 @@ def main() -> None:
     tests = {}
     for remedy in ("kd", "ebr"):
         keys = sorted(set(acc[remedy]) & set(acc["none"]))
-        diff = [acc[remedy][k] - acc["none"][k] for k in keys]
-        p_one = wilcoxon(diff, alternative="greater").pvalue if any(diff) else 1.0
-        tests[remedy] = (statistics.mean(diff), p_one, len(keys))
-    ordered = sorted(tests, key=lambda r: tests[r][1])
-    holm, running = {}, 0.0
-    for i, r in enumerate(ordered):
-        running = max(running, min(1.0, tests[r][1] * (len(ordered) - i)))
-        holm[r] = running
+        a, b = [acc[remedy][k] for k in keys], [acc["none"][k] for k in keys]
+        tests[remedy] = (mean(a) - mean(b), wilcoxon_greater(a, b), len(keys))
+    adjusted = holm({r: t[1] for r, t in tests.items()})
     for remedy, (gain, p_one, n) in tests.items():
-        verdict = "holds" if holm[remedy] < 0.05 and gain > 0 else (
-            "does not hold" if gain <= 0 else "inconclusive")  # fmt: skip
         print(f"{remedy} > none: mean gain {gain * 100:+.2f} points over {n} (rate, seed) pairs, "
-              f"one-sided Wilcoxon p = {p_one:.4f}, Holm {holm[remedy]:.4f}: {verdict}")  # fmt: skip
+              f"one-sided Wilcoxon p = {p_one:.4f}, Holm {adjusted[remedy]:.4f}: "
+              f"{verdict(adjusted[remedy], gain, n)}")  # fmt: skip
     kd = [r["s"]["extra"]["kd"]["student_probe"] for r in runs if r["remedy"] == "kd"]
     if kd:
         probe = {k: [x[k]["accuracy"] for x in kd if k in x] for k in kd[0]}

@@ -347,7 +347,7 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
                        f"{n_pairs} (seed, rate) pairs)",
             "p": p[key],
             "p_raw": p_raw[key],
-            "verdict": _verdict(p[key], mean(t1[a]) - mean(t1[b]), n_pairs),
+            "verdict": verdict(p[key], mean(t1[a]) - mean(t1[b]), n_pairs),
             "diagnostic": diag,
         })  # fmt: skip
     for base in ("zeros", "random", "nearest", "mean"):
@@ -357,7 +357,7 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
             "numbers": f"ebr {ms(sub_pairs['ebr'])} vs {base} {ms(sub_pairs[base])}",
             "p": p[f"sub ebr>{base}"],
             "p_raw": p_raw[f"sub ebr>{base}"],
-            "verdict": _verdict(p[f"sub ebr>{base}"], mean(sub_pairs["ebr"]) - mean(sub_pairs[base]),
+            "verdict": verdict(p[f"sub ebr>{base}"], mean(sub_pairs["ebr"]) - mean(sub_pairs[base]),
                                 sum(1 for x in sub_pairs["ebr"] if not math.isnan(x))),
             "diagnostic": ebr_diag("ebr").split(";")[0] if key else "",
         })  # fmt: skip
@@ -395,7 +395,7 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
             "numbers": ", ".join(f"M={k}: {ms(c, 2)}" for k, c in zip(ms_, cells)),
             "p": p[key],
             "p_raw": p_raw[key],
-            "verdict": _verdict(p[key], mean(a_vals) - mean(b_vals), n),
+            "verdict": verdict(p[key], mean(a_vals) - mean(b_vals), n),
             "diagnostic": "none: " + ", ".join(f"M={k}: {ms(c, 1)}" for k, c in zip(ms_, vif["none"]))
             if key != "vif none M=max>M=2" else "block VIF none: " + ", ".join(
                 f"M={k}: {ms(vals('none', 'vif_block', m=k), 2)}" for k in ms_),
@@ -509,7 +509,7 @@ def helps(res: dict, get) -> tuple[list[dict], list[str]]:
             "claim": f"Must show: polysemantic fraction higher under none than under {m} (helps)",
             "numbers": f"none {ms(poly_none, 2)} vs {m} {ms(poly, 2)}",
             "p": pp, "p_raw": pp,
-            "verdict": _verdict(pp, mean(poly_none) - mean(poly), len(seeds)),
+            "verdict": verdict(pp, mean(poly_none) - mean(poly), len(seeds)),
             "diagnostic": f"{m} beats none: {txt(best)}",
         }  # fmt: skip
     return [row], lines
@@ -519,7 +519,7 @@ def _v(have: bool, holds: bool) -> str:
     return "inconclusive (not run)" if not have else ("holds" if holds else "does not hold")
 
 
-def _verdict(p: float, effect: float, n: int) -> str:
+def verdict(p: float, effect: float, n: int) -> str:
     if n < 3 or math.isnan(effect):
         return "inconclusive (not run)"
     if not math.isnan(p) and p < 0.05 and effect > 0:
