@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -56,6 +57,10 @@ def main() -> None:
     p.add_argument("sweep", type=Path)
     a = p.parse_args()
     runs = load(a.sweep)
+    if not runs:
+        print(f"avmnist_table3: error: no completed runs under {a.sweep}; run the sweep in this "
+              "script's docstring first", file=sys.stderr)  # fmt: skip
+        sys.exit(2)
     acc = defaultdict(dict)  # remedy -> (rate, seed) -> accuracy
     for r in runs:
         acc[r["remedy"]][(r["rate"], r["seed"])] = r["s"]["test"]["accuracy"]
