@@ -19,9 +19,15 @@ from pathlib import Path
 import numpy as np
 
 
-def make_folder(root: Path, n_train: int, image_size: int, n_eval: int = 20) -> None:
+def make_folder(
+    root: Path, n_train: int, image_size: int, n_eval: int = 20, concepts: int = 6
+) -> None:
     """A Flickr-format folder: class-coloured images, captions naming the class; `n_eval`
-    images in each of val and test."""
+    images in each of val and test. `concepts` classes (at most 36: 6 first words x 6 second
+    words); with 6, every image of a class is the same concept, and retrieval can do no
+    better than picking the class (a ceiling every method reaches quickly)."""
+    if not 1 <= concepts <= 36:
+        raise SystemExit(f"--concepts={concepts}: use 1 to 36")
     from PIL import Image
 
     rng = np.random.default_rng(0)
@@ -44,12 +50,14 @@ def make_folder(root: Path, n_train: int, image_size: int, n_eval: int = 20) -> 
     for split, n in (("train", n_train), ("val", n_eval), ("test", n_eval)):
         entries = []
         for _ in range(n):
-            cls = count % 6
+            cls = count % concepts
             colour = np.array([(cls * 40) % 256, (cls * 90) % 256, (cls * 150) % 256], np.float32)
             px = np.clip(colour + rng.normal(0, 30, (image_size, image_size, 3)), 0, 255)
             rel = f"flickr30k-images/{count:06d}.png"
             Image.fromarray(px.astype(np.uint8)).save(root / rel)
-            caps = [f"a {words[cls]} and {words[cls + 6]} {j}" for j in range(5)]
+            # 6 concepts: words[c], words[c + 6], as before; more: every (first, second) pair.
+            first, second = words[cls % 6], words[6 + (cls % 6 + cls // 6) % 6]
+            caps = [f"a {first} and {second} {j}" for j in range(5)]
             if split == "train":
                 entries += [{"image": rel, "caption": c, "image_id": str(count)} for c in caps]
             else:

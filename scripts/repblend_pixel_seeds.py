@@ -253,6 +253,7 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--width", type=int, default=16, help="TinyCNN width")
     p.add_argument("--train-images", type=int, default=600)
+    p.add_argument("--concepts", type=int, default=6, help="image/caption classes (<= 36)")
     p.add_argument("--eval-images", type=int, default=100, help="images in val and in test")
     p.add_argument("--epochs", type=int, default=100, help="train.epochs of the evaluation")
     p.add_argument("--eval-every", type=int, default=5, help="dataset.eval_every (epochs)")
@@ -267,7 +268,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "report_only")}
     if not (root / "flickr30k_train.json").exists():
-        make_folder(root, args.train_images, args.image_size, args.eval_images)
+        make_folder(root, args.train_images, args.image_size, args.eval_images, args.concepts)
     records = []
     t0 = time.perf_counter()
     for seed in range(args.seeds):
