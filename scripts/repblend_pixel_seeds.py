@@ -8,6 +8,8 @@ Methods (each one `mmc train` run per seed on one generated Karpathy folder):
   blend_only  remedy=repblend remedy.space=pixel remedy.symmetric=false (blending, full encoder)
   init        remedy=repblend remedy.space=pixel remedy.iterations=0: the initial pairs,
               evaluated as RepBlend's distilled set is (no distillation: the baseline)
+  init_lors   the same with remedy=repblend_lors: evaluated as LoRS's set is (the encoder
+              trains), the baseline of LoRS and blend_only
   random      remedy=none data.coreset=random (real pairs, frozen encoder's features)
   full        remedy=none (all training pairs, frozen encoder's features)
 
@@ -42,10 +44,12 @@ METHODS = {
     "LoRS": ["remedy=repblend_lors"],
     "blend_only": ["remedy=repblend", "remedy.symmetric=false"],
     "init": ["remedy=repblend"],  # with remedy.iterations=0 (overrides())
+    "init_lors": ["remedy=repblend_lors"],  # the same, evaluated as LoRS's set is
     "random": ["remedy=none", "data.coreset=random"],
     "full": ["remedy=none"],
 }
-DISTILLED = ("RepBlend", "LoRS", "blend_only", "init")
+DISTILLED = ("RepBlend", "LoRS", "blend_only", "init", "init_lors")
+INITS = ("init", "init_lors")
 RECALLS = ["ir@1", "ir@5", "ir@10", "tr@1", "tr@5", "tr@10", "r_mean"]
 FIXED = ["concentration/image", "concentration/text", "modality_gap"]
 
@@ -58,7 +62,7 @@ def overrides(method: str, seed: int, args, out: Path, root: Path) -> list[str]:
     if method != "full":
         cmd.append(f"data.num_pairs={args.pairs}")
     if method in DISTILLED:
-        iterations = 0 if method == "init" else args.iterations
+        iterations = 0 if method in INITS else args.iterations
         cmd += distill_overrides(out, iterations, args.experts, args.expert_epochs)
         cmd += [f"remedy.lr_img={args.lr_img}", f"remedy.lr_txt={args.lr_img}",
                 f"remedy.lr_lr={args.lr_lr}", f"remedy.lr_sim={args.lr_sim}"]  # fmt: skip
@@ -162,7 +166,8 @@ def verdicts(records: list[dict]) -> list[str]:
         ("RepBlend", "random", "RepBlend beats the random coreset"),
         ("LoRS", "random", "LoRS beats the random coreset"),
         ("RepBlend", "init", "distillation improves on its initial pairs (RepBlend)"),
-        ("LoRS", "init", "distillation improves on its initial pairs (LoRS)"),
+        ("LoRS", "init_lors", "distillation improves on its initial pairs (LoRS)"),
+        ("blend_only", "init_lors", "distillation improves on its initial pairs (blend_only)"),
     ):
         ra, rb = recall(a), recall(b)
         if ra and rb:

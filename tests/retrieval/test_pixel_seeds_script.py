@@ -55,6 +55,8 @@ def test_overrides_per_method(tmp_path):
     init = ps.overrides("init", 0, args, tmp_path, root)
     assert "remedy.iterations=0" in init and "remedy=repblend" in init
     assert "remedy.space=pixel" in init and "data.num_pairs=50" in init
+    init_lors = ps.overrides("init_lors", 0, args, tmp_path, root)
+    assert "remedy.iterations=0" in init_lors and "remedy=repblend_lors" in init_lors
     lors = ps.overrides("LoRS", 1, args, tmp_path, root)
     assert "remedy=repblend_lors" in lors and "remedy.iterations=100" in lors
     assert {"remedy.lr_lr=0.0", "remedy.lr_sim=0.1", "seed=1"} <= set(lors)
