@@ -86,6 +86,9 @@ class DistillSettings:
 
 
 BRANCHES = ("per_branch", "merged", "joint")
+# Learned step sizes are clamped here after each update (the reference has no clamp; see
+# docs/retrieval.md). A step size at the floor means its gradient overshot past zero.
+STEP_SIZE_FLOOR = 1e-6
 
 
 class LowRankSimilarity(nn.Module):
@@ -117,6 +120,13 @@ class DistilledSet:
     step_sizes: dict[str, float]
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    # Iterations after which each step size sat at STEP_SIZE_FLOOR.
+    floor_iterations: dict[str, int] = field(default_factory=dict)
+
+    def at_floor(self) -> list[str]:
+        """The branches whose final learned step size is at the floor (evaluation with
+        remedy.eval_learned_lr would train those heads at lr 1e-6, i.e. not at all)."""
+        return [g for g, v in self.step_sizes.items() if v <= STEP_SIZE_FLOOR * (1 + 1e-3)]
 
 
 class Distiller:
@@ -157,6 +167,7 @@ class Distiller:
             param_groups.append({"params": list(self.sim.parameters()), "lr": settings.lr_sim})
         self.opt = torch.optim.SGD(param_groups, lr=settings.lr_img, momentum=settings.momentum)
         self.beta = torch.distributions.Beta(settings.blend_alpha, settings.blend_alpha)
+        self.floor_iterations = dict.fromkeys(self.step_sizes, 0)
 
     def group_of(self, name: str) -> str:
         return "all" if self.s.branches == "joint" else self.model.branch_of(name)
@@ -260,8 +271,9 @@ class Distiller:
         )
         self.opt.step()
         with torch.no_grad():
-            for p in self.step_sizes.values():
-                p.clamp_(min=1e-6)
+            for g, p in self.step_sizes.items():
+                p.clamp_(min=STEP_SIZE_FLOOR)
+                self.floor_iterations[g] += int(float(p) <= STEP_SIZE_FLOOR * (1 + 1e-3))
         out = {"distill/loss": float(total), "distill/start_epoch": start}
         if s.branches == "merged":
             out["distill/loss_merged"] = float(merged)
@@ -297,4 +309,5 @@ class Distiller:
             step_sizes={g: float(p.detach()) for g, p in self.step_sizes.items()},
             history=history or [],
             seconds=seconds,
+            floor_iterations=dict(self.floor_iterations),
         )

@@ -29,7 +29,7 @@ from mmc.logging.progress import EpochLog, phase
 from mmc.report.plots import similarity_heatmap
 from mmc.retrieval import coreset as coresets
 from mmc.retrieval.collapse import collapse_metrics, relative_update
-from mmc.retrieval.distill import DistilledSet, Distiller
+from mmc.retrieval.distill import STEP_SIZE_FLOOR, DistilledSet, Distiller
 from mmc.retrieval.features import load_image
 from mmc.retrieval.full_encoder import full_encoder_setup, uses_full_encoder
 from mmc.retrieval.karpathy import load_split
@@ -208,6 +208,7 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
               record["distill/loss"])  # fmt: skip
 
     result = distiller.run(bank, log_curve)
+    warn_step_size_floor(result, remedy.settings.lr_lr, iterations)
     save_atomic(
         {"img": result.img.cpu(), "txt": result.txt.cpu(), "similarity": None if result.similarity is None else result.similarity.cpu(),
          "step_sizes": result.step_sizes},
@@ -396,6 +397,9 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
                 "preset": remedy.preset,
                 "settings": asdict(remedy.settings),
                 "eval_learned_lr": remedy.eval_learned_lr,
+                # Branches whose learned step size ended at the floor (warned in the log).
+                "step_size_floor": distilled.at_floor(),
+                "step_size_floor_iterations": distilled.floor_iterations,
             }
             if similarity is not None:
                 # The figure with axes, colour bar and title (PNG/PDF/SVG); W&B gets the PNG.
@@ -441,6 +445,22 @@ def collapse_report(
         out["update_norm/feature_image"] = relative_update(distilled.img, distilled.init_img)
         out["update_norm/feature_text"] = relative_update(distilled.txt, distilled.init_txt)
     return out
+
+
+def warn_step_size_floor(result: DistilledSet, lr_lr: float, iterations: int) -> None:
+    """Say when learned step sizes ended at (or often hit) the 1e-6 floor: the step-size
+    update overshot past zero, and an evaluation at the learned step sizes would not train
+    those heads."""
+    hits = {g: n for g, n in result.floor_iterations.items() if n}
+    if not hits:
+        return
+    log.warning(
+        "learned step sizes hit the %g floor (iterations at the floor: %s of %d; at the end: %s); "
+        "remedy.lr_lr=%g is too large for this data's step-size gradients: lower it (or set "
+        "remedy.eval_learned_lr=false, else evaluation trains those heads at lr %g)",
+        STEP_SIZE_FLOOR, ", ".join(f"{g} {n}" for g, n in hits.items()), iterations,
+        ", ".join(result.at_floor()) or "none", lr_lr, STEP_SIZE_FLOOR,
+    )  # fmt: skip
 
 
 def _eval_epoch(epoch: int, cfg: DictConfig) -> bool:

@@ -200,3 +200,26 @@ def test_weighted_bce_equals_the_reference_formula_on_a_hand_computed_case():
     assert abs(float(soft_bce_loss(logits, s)) - (-math.log(0.5 + 1e-6))) < 1e-6
     # All-negative target: the positive mean is 0 (empty group), not NaN.
     assert math.isfinite(float(soft_bce_loss(lg, torch.zeros(2, 2))))
+
+
+def test_step_sizes_at_the_floor_are_counted_and_reported():
+    """An lr_lr far too large overshoots the step sizes past zero: they sit at the floor,
+    the iterations there are counted and the final result names the branches."""
+    from mmc.retrieval.distill import STEP_SIZE_FLOOR
+
+    torch.manual_seed(0)
+    model = DualEncoder(6, 5, 4)
+    g = torch.Generator().manual_seed(1)
+    s = DistillSettings(iterations=4, syn_steps=2, batch_syn=8, max_start_epoch=1, lr_lr=10,
+                        syn_lr_init=0.3, sim_rank=2, lr_img=0.1, lr_txt=0.1, lr_sim=0.1)  # fmt: skip
+    d = Distiller(model, torch.randn(8, 6, generator=g), torch.randn(8, 5, generator=g), s, g)
+    out = d.run(FakeBank(model))
+    assert sum(out.floor_iterations.values()) >= 1
+    floored = [b for b, v in out.step_sizes.items() if v == pytest.approx(STEP_SIZE_FLOOR)]
+    assert out.at_floor() == floored
+
+    calm = DistillSettings(iterations=2, syn_steps=2, batch_syn=8, max_start_epoch=1, lr_lr=0.0,
+                           syn_lr_init=0.3, sim_rank=2, lr_img=0.1, lr_txt=0.1, lr_sim=0.1)  # fmt: skip
+    d = Distiller(model, torch.randn(8, 6, generator=g), torch.randn(8, 5, generator=g), calm, g)
+    out = d.run(FakeBank(model))
+    assert out.floor_iterations == {"image": 0, "text": 0} and out.at_floor() == []

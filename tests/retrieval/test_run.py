@@ -60,6 +60,30 @@ def test_every_run_is_measured_by_one_fixed_reference_model(compose, tmp_path):
     assert (st["lr_img"], st["sim_alpha"], st["sim_rank"], st["lr_lr"]) == (100.0, 3.0, 10, 1e-2)
     first = json.loads((tmp_path / "dist" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["lr"] == pytest.approx(dist["distill"]["step_sizes"]["image"])
+    # The floor check is in every distilled run's summary.
+    assert dist["distill"]["step_size_floor"] == [
+        b for b, v in dist["distill"]["step_sizes"].items() if v <= 1.001e-6
+    ]
+    assert set(dist["distill"]["step_size_floor_iterations"]) == {"image", "text"}
+
+
+def test_step_sizes_at_the_floor_are_warned(caplog):
+    import torch
+
+    from mmc.retrieval.distill import DistilledSet
+    from mmc.retrieval.run import warn_step_size_floor
+
+    t = torch.zeros(2, 3)
+    result = DistilledSet(t, t, None, t, t, {"image": 1e-6, "text": 0.05},
+                          floor_iterations={"image": 7, "text": 1})  # fmt: skip
+    assert result.at_floor() == ["image"]
+    with caplog.at_level("WARNING", logger="mmc"):
+        warn_step_size_floor(result, 1e-2, 100)
+    assert "image 7, text 1 of 100; at the end: image" in caplog.text
+    assert "remedy.lr_lr=0.01" in caplog.text
+    caplog.clear()
+    warn_step_size_floor(DistilledSet(t, t, None, t, t, {"image": 0.1}, floor_iterations={"image": 0}), 1e-2, 100)  # fmt: skip
+    assert caplog.text == ""
 
 
 def test_both_synthetic_settings_take_flickrs_preset_unchanged():
