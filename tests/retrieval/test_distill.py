@@ -3,7 +3,7 @@ import torch
 from torch.func import functional_call
 
 from mmc.errors import ConfigError
-from mmc.retrieval.distill import Distiller, DistillSettings, LowRankSimilarity
+from mmc.retrieval.distill import STEP_SIZE_FLOOR, Distiller, DistillSettings, LowRankSimilarity
 from mmc.retrieval.model import DualEncoder, soft_bce_loss
 
 
@@ -205,8 +205,6 @@ def test_weighted_bce_equals_the_reference_formula_on_a_hand_computed_case():
 def test_step_sizes_at_the_floor_are_counted_and_reported():
     """An lr_lr far too large overshoots the step sizes past zero: they sit at the floor,
     the iterations there are counted and the final result names the branches."""
-    from mmc.retrieval.distill import STEP_SIZE_FLOOR
-
     torch.manual_seed(0)
     model = DualEncoder(6, 5, 4)
     g = torch.Generator().manual_seed(1)

@@ -1,9 +1,12 @@
 import json
 
 import pytest
+import torch
 
 from mmc.errors import ConfigError
+from mmc.retrieval.distill import DistilledSet
 from mmc.retrieval.presets import preset_for
+from mmc.retrieval.run import warn_step_size_floor
 from mmc.train import train
 
 SMALL = [
@@ -68,11 +71,6 @@ def test_every_run_is_measured_by_one_fixed_reference_model(compose, tmp_path):
 
 
 def test_step_sizes_at_the_floor_are_warned(caplog):
-    import torch
-
-    from mmc.retrieval.distill import DistilledSet
-    from mmc.retrieval.run import warn_step_size_floor
-
     t = torch.zeros(2, 3)
     result = DistilledSet(t, t, None, t, t, {"image": 1e-6, "text": 0.05},
                           floor_iterations={"image": 7, "text": 1})  # fmt: skip
