@@ -50,8 +50,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SETTINGS = {
-    # experiment=theory_collapse: narrow head, weight decay, 40 epochs.
-    "theory": ["experiment=theory_collapse", "dataset.source.n_test=1000"],
+    # experiment=theory_collapse: narrow head, weight decay, 40 epochs, 4000/4000 samples.
+    "theory": ["experiment=theory_collapse"],
 }
 BASE = ["logger=none", "progress=false", "diagnostics.every=0", "diagnostics.unimodal=false"]
 EBR = [
@@ -61,7 +61,8 @@ EBR = [
 METHODS = {
     "none": ["remedy=none"],
     "kd": [
-        "remedy=kd", "remedy.objective=infonce", "remedy.epochs=20",
+        # lr 1e-2: at the default 1e-3 the student's probe barely moved in 20 epochs
+        "remedy=kd", "remedy.objective=infonce", "remedy.epochs=20", "remedy.lr=1e-2",
     ],
     "ebr": [*EBR, "substitution=ebr"],
     "ebr+align": [*EBR, "remedy.align=1.0", "substitution=ebr"],
@@ -81,6 +82,17 @@ ALL = {**METHODS, **VARIANTS}
 FILLS = ("none", "zeros", "random", "mean", "nearest", "class_mean", "late", "ebr")
 DIAG_A = "diagnostics.extra=[ensemble,neurons,vif,substitutions]"
 DIAG_D = "diagnostics.extra=[vif,semantic_paper,neurons]"
+
+
+def data_overrides(data_seed: int | None, fix_samples: bool, samples: int | None) -> list[str]:
+    """--data-seed: one data structure (prototypes, partitions, mixing) for every run seed;
+    --fix-samples: the same samples too (the spread over seeds is then training variance)."""
+    out = [] if data_seed is None else [f"dataset.source.structure_seed={data_seed}"]
+    if fix_samples:
+        out.append(f"dataset.source.sample_seed={data_seed}")
+    if samples is not None:
+        out += [f"dataset.source.n_train={samples}", f"dataset.source.n_test={samples}"]
+    return out
 
 
 def run(setting: list[str], overrides: list[str], seed: int) -> dict:
@@ -567,6 +579,17 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=REPO / "outputs" / "collapse_claims")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument(
+        "--data-seed", type=int, default=None,
+        help="one data structure (prototypes, partitions, mixing) for every run seed; "
+        "default: each run seed draws its own",
+    )  # fmt: skip
+    ap.add_argument(
+        "--fix-samples", action="store_true",
+        help="also the same samples for every run seed (needs --data-seed): the sd over seeds "
+        "is then training variance only",
+    )  # fmt: skip
+    ap.add_argument("--samples", type=int, default=None, help="train and test samples per run")
+    ap.add_argument(
         "--merge", type=Path, nargs="*", default=[],
         help="out dirs of parallel harness processes: their runs are merged into --out",
     )  # fmt: skip
@@ -579,14 +602,27 @@ def main() -> int:
         setting += ["train.epochs=10", "dataset.source.n_train=500"]
         METHODS["kd"] += ["remedy.epochs=3"]
         args.seeds = 1
+    if args.fix_samples and args.data_seed is None:
+        print("collapse_claims: --fix-samples needs --data-seed", file=sys.stderr)
+        return 2
+    data = {"data_seed": args.data_seed, "fix_samples": args.fix_samples, "samples": args.samples}
+    setting += data_overrides(args.data_seed, args.fix_samples, args.samples)
     res = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    for where, held in ((path, res), *((o, json.loads((o / "results.json").read_text()))
+                                        for o in args.merge)):  # fmt: skip
+        old = {k: held.get(k) for k in data} | {"fix_samples": bool(held.get("fix_samples"))}
+        if held["runs"] and old != data:
+            # runs on other data would be averaged with these as if they were one setting
+            print(f"collapse_claims: {where} holds runs with {old}, not {data}; "
+                  "use another --out or the same data options", file=sys.stderr)  # fmt: skip
+            return 2
     for other in args.merge:  # runs of processes that ran blocks in parallel
         part = json.loads((other / "results.json").read_text())
         res["runs"].update(part["runs"])
         res["wall_s"] = max(res.get("wall_s", 0.0), part.get("wall_s", 0.0))
     res.update({
         "setting": args.setting, "seeds": list(range(args.seeds)), "rates": args.rates,
-        "betas": args.betas, "modalities": args.modalities, "quick": args.quick,
+        "betas": args.betas, "modalities": args.modalities, "quick": args.quick, **data,
     })  # fmt: skip
     started = time.perf_counter() - res.get("wall_s", 0.0)
     if not args.report_only:
