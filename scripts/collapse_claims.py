@@ -127,6 +127,12 @@ def digest(s: dict) -> dict:
     if "neurons" in ex:
         row["poly_fraction"] = ex["neurons"].get("fraction", math.nan)
         row["weak_share"] = ex["neurons"].get(f"share/{weak}", math.nan)
+        # the paper's measure (predictive of one modality + noisy of another), and how much
+        # of the head's drive the weak modality's predictive vs noisy factors account for
+        for k, src in (("poly_paper", "fraction"), ("weak_noise_entangled", f"entangled_noise/{weak}"),
+                       ("weak_pred_share", f"predictive_share/{weak}"),
+                       ("weak_noisy_share", f"noisy_share/{weak}")):  # fmt: skip
+            row[k] = ex["neurons"].get(f"paper/{src}", math.nan)
     if "vif" in ex:
         row["vif_feature"], row["vif_block"] = ex["vif"]["feature"], ex["vif"]["modality"]
     if "semantic_paper" in ex:
@@ -230,6 +236,7 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
     p_h = wilcoxon_greater(ens, fused)
     poly = {m: vals(m, "poly_fraction") for m in METHODS}
     share = {m: vals(m, "weak_share") for m in METHODS}
+    paper = {m: vals(m, "poly_paper") for m in METHODS}
     rows.append({
         "claim": "H. Harmful collapse: fused (none, all modalities) below the late-fusion "
                  "ensemble by > 3 sd (the issue's bar)",
@@ -241,7 +248,8 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
         "verdict": _v(len(d_ok) >= 3, not math.isnan(margin_sd) and margin_sd > 3)
         + (" the 3 sd bar (the gap itself: p < 0.05)"
            if margin_sd <= 3 and not math.isnan(p_h) and p_h < 0.05 and mean(diff) > 0 else ""),
-        "diagnostic": "polysemantic fraction " + ", ".join(f"{m} {ms(poly[m], 2)}" for m in METHODS)
+        "diagnostic": "polysemantic fraction (cross-modal) " + ", ".join(f"{m} {ms(poly[m], 2)}" for m in METHODS)
+        + "; (paper's, predictive-noisy) " + ", ".join(f"{m} {ms(paper[m], 2)}" for m in METHODS)
         + "; weak share of head drive " + ", ".join(f"{m} {ms(share[m], 2)}" for m in METHODS),
     })  # fmt: skip
     # ---- T1: protocol (mean over rates)
@@ -515,15 +523,34 @@ def helps(res: dict, get) -> tuple[list[dict], list[str]]:
         }  # fmt: skip
     else:
         m = best.split(" @")[0]
-        poly = [cell(m, 0.0, s, "poly_fraction") for s in seeds]
-        pp = wilcoxon_greater(poly_none, poly)
-        row = {
-            "claim": f"Must show: polysemantic fraction higher under none than under {m} (helps)",
-            "numbers": f"none {ms(poly_none, 2)} vs {m} {ms(poly, 2)}",
-            "p": pp, "p_raw": pp,
-            "verdict": verdict(pp, mean(poly_none) - mean(poly), len(seeds)),
-            "diagnostic": f"{m} beats none: {txt(best)}",
-        }  # fmt: skip
+        rows = []
+        for field, name in (
+            ("poly_fraction", "cross-modal"),
+            ("poly_paper", "paper's predictive-noisy"),
+        ):
+            a = [cell("none", 0.0, s, field) for s in seeds]
+            b = [cell(m, 0.0, s, field) for s in seeds]
+            if all(math.isnan(x) for x in a + b):
+                continue
+            pp = wilcoxon_greater(a, b)
+            diag = f"{m} beats none: {txt(best)}"
+            if field == "poly_paper":  # which factors of the weak modality the head reads
+                diag += "; weak modality's " + ", ".join(
+                    f"{lab} none {ms([cell('none', 0.0, s, f) for s in seeds], 2)} vs {m} "
+                    f"{ms([cell(m, 0.0, s, f) for s in seeds], 2)}"
+                    for f, lab in (("weak_noise_entangled", "noise-entangled fraction"),
+                                   ("weak_pred_share", "predictive share"),
+                                   ("weak_noisy_share", "noisy share"))
+                )  # fmt: skip
+            rows.append({
+                "claim": f"Must show: polysemantic fraction ({name}) higher under none than "
+                         f"under {m} (helps)",
+                "numbers": f"none {ms(a, 2)} vs {m} {ms(b, 2)}",
+                "p": pp, "p_raw": pp,
+                "verdict": verdict(pp, mean(a) - mean(b), len(seeds)),
+                "diagnostic": diag,
+            })  # fmt: skip
+        return rows, lines
     return [row], lines
 
 

@@ -9,7 +9,10 @@ polysemanticity  cross-modal polysemanticity entropy of the fusion head (concat 
 patterns         test metric under every missingness pattern (2^M - 1 of them)
 ensemble         late-fusion ensemble of unimodal models (mmc/diagnostics/late_ensemble.py)
 neurons          fraction of fusion-head neurons responding to >= 2 modalities, per-modality
-                 share of the head's input drive (mmc/diagnostics/neuron_modality.py)
+                 share of the head's input drive (mmc/diagnostics/neuron_modality.py); where
+                 the data knows its latent factors, also the paper's measure under paper/:
+                 neurons reading one modality's predictive and another's noisy factors
+                 (mmc/diagnostics/entanglement.py)
 semantic_paper   semantic gap against the paper's baseline: the same encoder in a multimodal
                  model also trained on its own semantic loss (§4.1)
 substitutions    test metric with each modality masked under every test-time substitution
@@ -37,10 +40,11 @@ from torch import Tensor, nn
 from mmc.backbones.concat import ConcatFusion
 from mmc.data.batch import MultimodalDataset
 from mmc.diagnostics.cka import linear_cka
+from mmc.diagnostics.entanglement import predictive_noisy_entanglement
 from mmc.diagnostics.evaluate import Predictions, labelled_metrics, masked_metrics
 from mmc.diagnostics.late_ensemble import late_ensemble
 from mmc.diagnostics.latent_alignment import latent_alignment
-from mmc.diagnostics.neuron_modality import cross_modal_polysemanticity
+from mmc.diagnostics.neuron_modality import cross_modal_polysemanticity, first_linear
 from mmc.diagnostics.patterns import pattern_metrics
 from mmc.diagnostics.polysemanticity import polysemanticity
 from mmc.diagnostics.rank import rank_stats
@@ -120,7 +124,17 @@ def ensemble(r: EndOfRun) -> dict:
 def neurons(r: EndOfRun) -> dict:
     if not isinstance(r.model.backbone, ConcatFusion):
         return {"fraction": math.nan, "note": "needs backbone=concat"}
-    return cross_modal_polysemanticity(r.model.head, r.embeddings)
+    out = cross_modal_polysemanticity(r.model.head, r.embeddings)
+    if r.data.factors:  # the generator knows its predictive / noisy factors
+        split = r.test_pred.split
+        every = torch.stack([split.mask[m] for m in r.embeddings], dim=1).all(dim=1).cpu()
+        x = {m: split.x[m].cpu()[every].flatten(1).float() for m in r.embeddings}
+        factors = {m: {k: x[m] @ d for k, d in r.data.factors[m].items()} for m in x}
+        blocks = {m: e.cpu()[every] for m, e in r.embeddings.items()}
+        weight = first_linear(r.model.head).weight.cpu()
+        paper = predictive_noisy_entanglement(weight, blocks, factors)
+        out.update({f"paper/{k}": v for k, v in paper.items()})
+    return out
 
 
 def semantic_paper(r: EndOfRun) -> dict:
