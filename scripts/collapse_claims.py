@@ -617,6 +617,11 @@ def main() -> int:
     )  # fmt: skip
     ap.add_argument("--samples", type=int, default=None, help="train and test samples per run")
     ap.add_argument(
+        "--methods", nargs="+", default=list(METHODS), choices=list(METHODS),
+        help="the methods blocks A and B run (the first one also gets semantic_paper in A); "
+        "claims on a method left out read as not run",
+    )  # fmt: skip
+    ap.add_argument(
         "--merge", type=Path, nargs="*", default=[],
         help="out dirs of parallel harness processes: their runs are merged into --out",
     )  # fmt: skip
@@ -657,16 +662,16 @@ def main() -> int:
         for block in args.blocks:
             for s in res["seeds"]:
                 if block == "A":
-                    plan += [(m, 0.0, 2, None, s, [DIAG_A]) for m in METHODS]
-                    plan[-len(METHODS)] = (
-                        *plan[-len(METHODS)][:5],
+                    plan += [(m, 0.0, 2, None, s, [DIAG_A]) for m in args.methods]
+                    plan[-len(args.methods)] = (
+                        *plan[-len(args.methods)][:5],
                         [DIAG_A.replace("]", ",semantic_paper]")],
                     )
                 elif block == "B":
                     plan += [
                         (m, r, 2, None, s, ["diagnostics.extra=[neurons,substitutions]"])
                         for r in args.rates
-                        for m in METHODS
+                        for m in args.methods
                     ]
                 elif block == "E":
                     plan += [
