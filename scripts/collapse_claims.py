@@ -133,6 +133,11 @@ def digest(s: dict) -> dict:
                        ("weak_pred_share", f"predictive_share/{weak}"),
                        ("weak_noisy_share", f"noisy_share/{weak}")):  # fmt: skip
             row[k] = ex["neurons"].get(f"paper/{src}", math.nan)
+        # the same from total effects through the encoders (nonlinear responses count too)
+        for k, src in (("poly_total", "fraction"), ("weak_noise_entangled_total", f"entangled_noise/{weak}"),
+                       ("weak_pred_effect", f"predictive_effect/{weak}"),
+                       ("weak_noisy_effect", f"noisy_effect/{weak}")):  # fmt: skip
+            row[k] = ex["neurons"].get(f"paper_total/{src}", math.nan)
     if "vif" in ex:
         row["vif_feature"], row["vif_block"] = ex["vif"]["feature"], ex["vif"]["modality"]
     if "semantic_paper" in ex:
@@ -237,6 +242,7 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
     poly = {m: vals(m, "poly_fraction") for m in METHODS}
     share = {m: vals(m, "weak_share") for m in METHODS}
     paper = {m: vals(m, "poly_paper") for m in METHODS}
+    total = {m: vals(m, "poly_total") for m in METHODS}
     rows.append({
         "claim": "H. Harmful collapse: fused (none, all modalities) below the late-fusion "
                  "ensemble by > 3 sd (the issue's bar)",
@@ -249,7 +255,8 @@ def claims(res: dict) -> tuple[list[dict], list[str]]:
         + (" the 3 sd bar (the gap itself: p < 0.05)"
            if margin_sd <= 3 and not math.isnan(p_h) and p_h < 0.05 and mean(diff) > 0 else ""),
         "diagnostic": "polysemantic fraction (cross-modal) " + ", ".join(f"{m} {ms(poly[m], 2)}" for m in METHODS)
-        + "; (paper's, predictive-noisy) " + ", ".join(f"{m} {ms(paper[m], 2)}" for m in METHODS)
+        + "; (paper's, predictive-noisy, linear shares) " + ", ".join(f"{m} {ms(paper[m], 2)}" for m in METHODS)
+        + "; (same, total effects) " + ", ".join(f"{m} {ms(total[m], 2)}" for m in METHODS)
         + "; weak share of head drive " + ", ".join(f"{m} {ms(share[m], 2)}" for m in METHODS),
     })  # fmt: skip
     # ---- T1: protocol (mean over rates)
@@ -534,14 +541,20 @@ def helps(res: dict, get) -> tuple[list[dict], list[str]]:
                 continue
             pp = wilcoxon_greater(a, b)
             diag = f"{m} beats none: {txt(best)}"
-            if field == "poly_paper":  # which factors of the weak modality the head reads
+            parts = {  # which factors of the weak modality the head reads
+                "poly_paper": (("weak_noise_entangled", "noise-entangled fraction"),
+                               ("weak_pred_share", "predictive share"),
+                               ("weak_noisy_share", "noisy share")),
+                "poly_total": (("weak_noise_entangled_total", "noise-entangled fraction"),
+                               ("weak_pred_effect", "predictive effect"),
+                               ("weak_noisy_effect", "noisy effect")),
+            }.get(field, ())  # fmt: skip
+            if parts:
                 diag += "; weak modality's " + ", ".join(
                     f"{lab} none {ms([cell('none', 0.0, s, f) for s in seeds], 2)} vs {m} "
                     f"{ms([cell(m, 0.0, s, f) for s in seeds], 2)}"
-                    for f, lab in (("weak_noise_entangled", "noise-entangled fraction"),
-                                   ("weak_pred_share", "predictive share"),
-                                   ("weak_noisy_share", "noisy share"))
-                )  # fmt: skip
+                    for f, lab in parts
+                )
             rows.append({
                 "claim": f"Must show: polysemantic fraction ({name}) higher under none than "
                          f"under {m} (helps)",

@@ -78,3 +78,36 @@ def predictive_noisy_entanglement(
         out[f"predictive_share/{m}"] = float(pred[:, k].mean())
         out[f"noisy_share/{m}"] = float(noisy[:, k].mean())
     return out
+
+
+def total_effect_entanglement(
+    preact: Tensor, resampled: dict[str, dict[str, Tensor]], threshold: float = 0.1
+) -> dict[str, float]:
+    """The same entanglement from total-effect (Sobol/Jansen) indices, which a nonlinear
+    encoder cannot hide from: S_{n,m,kind} = E[(a_n(x) - a_n(x'))^2] / (2 Var a_n), x' = x with
+    modality m's factors of that kind redrawn (permuted across samples), a_n the neuron's
+    pre-activation. `preact` [N, H]; `resampled[m][kind]` [N, H] the pre-activations of x'."""
+    a = preact.detach().double()
+    var = a.var(dim=0).clamp_min(1e-30)
+    mods = list(resampled)
+    s = {
+        kind: torch.stack(
+            [((a - resampled[m][kind].double()) ** 2).mean(dim=0) / (2 * var) for m in mods], 1
+        )
+        for kind in ("predictive", "noisy")
+    }  # kind -> [H, M]
+    live = a.var(dim=0) > 1e-12
+    p_on, n_on = s["predictive"][live] >= threshold, s["noisy"][live] >= threshold
+    if len(p_on) == 0:
+        return {"fraction": math.nan}
+    others_pred = (p_on.sum(dim=1, keepdim=True) - p_on.int()) > 0
+    noise_of = n_on & others_pred
+    out: dict[str, float] = {
+        "fraction": float(noise_of.any(dim=1).double().mean()),
+        "threshold": threshold,
+    }
+    for k, m in enumerate(mods):
+        out[f"entangled_noise/{m}"] = float(noise_of[:, k].double().mean())
+        out[f"predictive_effect/{m}"] = float(s["predictive"][live][:, k].mean())
+        out[f"noisy_effect/{m}"] = float(s["noisy"][live][:, k].mean())
+    return out

@@ -38,9 +38,12 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from mmc.backbones.concat import ConcatFusion
-from mmc.data.batch import MultimodalDataset
+from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.diagnostics.cka import linear_cka
-from mmc.diagnostics.entanglement import predictive_noisy_entanglement
+from mmc.diagnostics.entanglement import (
+    predictive_noisy_entanglement,
+    total_effect_entanglement,
+)
 from mmc.diagnostics.evaluate import Predictions, labelled_metrics, masked_metrics
 from mmc.diagnostics.late_ensemble import late_ensemble
 from mmc.diagnostics.latent_alignment import latent_alignment
@@ -126,14 +129,43 @@ def neurons(r: EndOfRun) -> dict:
         return {"fraction": math.nan, "note": "needs backbone=concat"}
     out = cross_modal_polysemanticity(r.model.head, r.embeddings)
     if r.data.factors:  # the generator knows its predictive / noisy factors
-        split = r.test_pred.split
-        every = torch.stack([split.mask[m] for m in r.embeddings], dim=1).all(dim=1).cpu()
-        x = {m: split.x[m].cpu()[every].flatten(1).float() for m in r.embeddings}
-        factors = {m: {k: x[m] @ d for k, d in r.data.factors[m].items()} for m in x}
-        blocks = {m: e.cpu()[every] for m, e in r.embeddings.items()}
-        weight = first_linear(r.model.head).weight.cpu()
-        paper = predictive_noisy_entanglement(weight, blocks, factors)
-        out.update({f"paper/{k}": v for k, v in paper.items()})
+        out.update(_paper_entanglement(r))
+    return out
+
+
+def _paper_entanglement(r: EndOfRun) -> dict:
+    """The paper's predictive-noisy entanglement, two ways: linear shares of each block's
+    drive (paper/...), and total effects of redrawing one modality's factors of one kind on
+    the neuron's pre-activation through the encoders (paper_total/...)."""
+    split = r.test_pred.split
+    every = torch.stack([split.mask[m] for m in r.embeddings], dim=1).all(dim=1).cpu()
+    rows = split.subset(torch.nonzero(every).flatten().to(split.y.device))
+    x = {m: rows.x[m].cpu().flatten(1).float() for m in r.embeddings}
+    factors = {m: {k: x[m] @ d for k, d in r.data.factors[m].items()} for m in x}
+    layer = first_linear(r.model.head)
+    weight = layer.weight.detach().cpu()
+    blocks = {m: e.cpu()[every] for m, e in r.embeddings.items()}
+    out = {
+        f"paper/{k}": v for k, v in predictive_noisy_entanglement(weight, blocks, factors).items()
+    }
+
+    def preact(split_) -> Tensor:
+        emb = adapted_embeddings(r.model, split_)
+        return torch.cat([emb[m].cpu() for m in r.embeddings], dim=1) @ weight.T
+
+    gen = torch.Generator().manual_seed(int(r.cfg.seed))
+    perm = torch.randperm(len(rows), generator=gen)
+    resampled: dict[str, dict[str, Tensor]] = {}
+    for m in x:
+        resampled[m] = {}
+        for kind, d in r.data.factors[m].items():
+            f = factors[m][kind]
+            # x' = x with this kind's factors swapped for another sample's (d is orthonormal)
+            x_new = (x[m] + (f[perm] - f) @ d.T).reshape(rows.x[m].shape)
+            xs = {**rows.x, m: x_new.to(rows.x[m].device, rows.x[m].dtype)}
+            resampled[m][kind] = preact(MultimodalTensors(xs, rows.mask, rows.y, rows.labelled))
+    total = total_effect_entanglement(preact(rows), resampled)
+    out.update({f"paper_total/{k}": v for k, v in total.items()})
     return out
 
 

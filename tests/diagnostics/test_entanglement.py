@@ -6,7 +6,11 @@ import math
 import pytest
 import torch
 
-from mmc.diagnostics.entanglement import factor_shares, predictive_noisy_entanglement
+from mmc.diagnostics.entanglement import (
+    factor_shares,
+    predictive_noisy_entanglement,
+    total_effect_entanglement,
+)
 
 
 def _setup(n: int = 4000):
@@ -67,3 +71,33 @@ def test_without_factors_it_says_so():
     blocks, fac = _setup()
     out = predictive_noisy_entanglement(torch.ones(3, 8), blocks, {"m0": fac["m0"]})
     assert math.isnan(out["fraction"]) and "factors" in out["note"]
+
+
+def test_total_effects_of_a_nonlinear_response():
+    # Neuron 0: relu(p0) + n1^2 (nonlinear in both, so a linear fit misses the n1 part
+    # entirely); neuron 1: p0 + p1 (predictive only); neuron 2: p1 * 0.1 + n0 (mostly noise,
+    # p1 below threshold). Redrawing a factor group changes exactly the neurons that read it.
+    g = torch.Generator().manual_seed(1)
+    n = 20000
+    p0, p1, n0, n1 = (torch.randn(n, generator=g) for _ in range(4))
+    perm = torch.randperm(n, generator=g)
+
+    def act(p0, p1, n0, n1):
+        return torch.stack([torch.relu(p0) + n1**2, p0 + p1, 0.1 * p1 + n0], dim=1)
+
+    a = act(p0, p1, n0, n1)
+    resampled = {
+        "m0": {"predictive": act(p0[perm], p1, n0, n1), "noisy": act(p0, p1, n0[perm], n1)},
+        "m1": {"predictive": act(p0, p1[perm], n0, n1), "noisy": act(p0, p1, n0, n1[perm])},
+    }
+    out = total_effect_entanglement(a, resampled)
+    assert out["fraction"] == pytest.approx(1 / 3)  # neuron 0 only
+    assert out["entangled_noise/m1"] == pytest.approx(1 / 3)
+    assert out["entangled_noise/m0"] == 0.0
+    # a linear fit on the same factors sees no m1-noise response in neuron 0 (n1^2)
+    blocks = {"m0": torch.stack([p0, n0], 1), "m1": torch.stack([p1, n1], 1)}
+    fac = {m: {"predictive": b[:, :1], "noisy": b[:, 1:]} for m, b in blocks.items()}
+    w = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
+    lin_blocks = {"m0": torch.stack([torch.relu(p0), n0], 1), "m1": torch.stack([p1, n1**2], 1)}
+    pred, noisy = factor_shares(w, list(lin_blocks.values()), list(fac.values()))
+    assert noisy[0, 1] < 0.01

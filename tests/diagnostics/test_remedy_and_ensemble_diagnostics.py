@@ -42,7 +42,9 @@ def test_theory_run_reports_ensemble_neurons_substitutions_and_paper_semantic_ga
     # the paper's measure, from the generator's predictive / noisy factors
     assert 0.0 <= ex["neurons"]["paper/fraction"] <= 1.0
     assert ex["neurons"]["paper/entangled_noise/m1"] <= ex["neurons"]["paper/fraction"]
+    assert 0.0 <= ex["neurons"]["paper_total/fraction"] <= 1.0
     for m in ("m0", "m1"):
+        assert ex["neurons"][f"paper_total/noisy_effect/{m}"] >= 0.0
         assert ex["neurons"][f"paper/predictive_share/{m}"] >= 0.0
         assert ex["neurons"][f"paper/noisy_share/{m}"] <= 1.0 + 1e-9
     assert set(ex["substitutions"]) == {
