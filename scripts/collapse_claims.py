@@ -533,7 +533,8 @@ def helps(res: dict, get) -> tuple[list[dict], list[str]]:
         rows = []
         for field, name in (
             ("poly_fraction", "cross-modal"),
-            ("poly_paper", "paper's predictive-noisy"),
+            ("poly_paper", "paper's predictive-noisy, linear shares"),
+            ("poly_total", "paper's predictive-noisy, total effects"),
         ):
             a = [cell("none", 0.0, s, field) for s in seeds]
             b = [cell(m, 0.0, s, field) for s in seeds]
