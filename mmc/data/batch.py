@@ -125,6 +125,10 @@ class MultimodalDataset:
     num_classes: int
     # Free-form facts about the data (cohort sizes, missingness patterns, weakest modality...)
     info: dict = field(default_factory=dict)
+    # Known latent factors, where a synthetic generator has them: {modality: {kind: [D, k]}}
+    # input-space directions whose projections x @ dirs are that kind's factor values
+    # (kinds "predictive", "noisy"); empty for real data. Kept out of `info`, which is JSON.
+    factors: dict[str, dict[str, Tensor]] = field(default_factory=dict)
 
     @property
     def modalities(self) -> list[str]:

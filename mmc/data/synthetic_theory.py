@@ -15,9 +15,17 @@ mixing so that no input coordinate is purely one kind:
 The eliminated modality is the last one: its predictive strength is `beta` (the paper's β,
 "the strength of the modality that gets eliminated", the generator knob of Fig. 5) and its
 noise is `weak_noise_std`; the others use `strength` and `noise_std`. Prototypes, partitions
-and the mixing of modality i are drawn from a generator seeded by (seed, i) alone, so
-modality i is the same distribution for every M and for every beta (an M-sweep adds
-modalities, it does not redraw them); samples come from a separate stream.
+and the mixing of modality i are drawn from a generator seeded by (structure_seed, i) alone,
+so modality i is the same distribution for every M and for every beta (an M-sweep adds
+modalities, it does not redraw them); samples come from a separate stream seeded by
+sample_seed. Both default to `seed` (null), so one seed redraws everything; fixing
+`structure_seed` keeps the data *distribution* across run seeds (only samples, init and
+order vary), fixing `sample_seed` too keeps the very samples (only init and order vary:
+the spread over run seeds is then training variance alone).
+
+`MultimodalDataset.factors` holds, per modality, the input-space directions that read the
+predictive and the noisy factors back (the mixing is orthogonal, so factors = x @ dirs):
+the `neurons` diagnostic uses them for the paper's predictive-noisy entanglement.
 
 With a narrow fusion head (model.head_hidden below the number of predictive factors, which
 forces superposition) and weight decay, the fused model learns the strong modalities' groups
@@ -66,6 +74,8 @@ def make_theory_synthetic(
     noise_std: float = 1.0,
     weak_noise_std: float = 8.0,
     seed: int = 0,
+    structure_seed: int | None = None,
+    sample_seed: int | None = None,
 ) -> MultimodalDataset:
     check(2 <= n_modalities <= 8, f"dataset.source.n_modalities={n_modalities}: use 2 to 8")
     check(
@@ -76,13 +86,16 @@ def make_theory_synthetic(
     check(n_predictive >= 1 and n_noise >= 0, "dataset.source.n_predictive >= 1, n_noise >= 0")
     check(beta >= 0 and strength >= 0, "dataset.source.beta and strength must be >= 0")
     dim = n_predictive + n_noise
+    structure_seed = seed if structure_seed is None else int(structure_seed)
+    sample_seed = seed if sample_seed is None else int(sample_seed)
     structure = [
-        _structure(seed, i, num_classes, groups, n_predictive, n_noise) for i in range(n_modalities)
+        _structure(structure_seed, i, num_classes, groups, n_predictive, n_noise)
+        for i in range(n_modalities)
     ]
     weak = n_modalities - 1
     beta_i = [beta if i == weak else strength for i in range(n_modalities)]
     noise_i = [weak_noise_std if i == weak else noise_std for i in range(n_modalities)]
-    rng = np.random.default_rng([seed, 10_007])  # samples: one stream, apart from structure
+    rng = np.random.default_rng([sample_seed, 10_007])  # samples: one stream, apart from structure
 
     def sample(n: int) -> MultimodalTensors:
         y = rng.integers(0, num_classes, n)
@@ -100,7 +113,7 @@ def make_theory_synthetic(
     # every group is known (1.0 = the partitions jointly identify every class).
     codes = np.stack([s[0] for s in structure], axis=1)
     joint = len({tuple(r) for r in codes.tolist()}) / num_classes
-    return MultimodalDataset(
+    data = MultimodalDataset(
         train=train,
         val=val,
         test=test,
@@ -115,5 +128,15 @@ def make_theory_synthetic(
             "beta": float(beta),
             "class_groups_per_modality": groups,
             "joint_identifiability": joint,
+            "structure_seed": structure_seed,
+            "sample_seed": sample_seed,
         },
     )
+    data.factors = {
+        f"m{i}": {
+            "predictive": torch.from_numpy(mixing[:, :n_predictive]).float(),
+            "noisy": torch.from_numpy(mixing[:, n_predictive:]).float(),
+        }
+        for i, (_, _, mixing) in enumerate(structure)
+    }
+    return data

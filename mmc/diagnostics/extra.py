@@ -9,7 +9,10 @@ polysemanticity  cross-modal polysemanticity entropy of the fusion head (concat 
 patterns         test metric under every missingness pattern (2^M - 1 of them)
 ensemble         late-fusion ensemble of unimodal models (mmc/diagnostics/late_ensemble.py)
 neurons          fraction of fusion-head neurons responding to >= 2 modalities, per-modality
-                 share of the head's input drive (mmc/diagnostics/neuron_modality.py)
+                 share of the head's input drive (mmc/diagnostics/neuron_modality.py); where
+                 the data knows its latent factors, also the paper's measure under paper/:
+                 neurons reading one modality's predictive and another's noisy factors
+                 (mmc/diagnostics/entanglement.py)
 semantic_paper   semantic gap against the paper's baseline: the same encoder in a multimodal
                  model also trained on its own semantic loss (§4.1)
 substitutions    test metric with each modality masked under every test-time substitution
@@ -35,12 +38,16 @@ from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from mmc.backbones.concat import ConcatFusion
-from mmc.data.batch import MultimodalDataset
+from mmc.data.batch import MultimodalDataset, MultimodalTensors
 from mmc.diagnostics.cka import linear_cka
+from mmc.diagnostics.entanglement import (
+    predictive_noisy_entanglement,
+    total_effect_entanglement,
+)
 from mmc.diagnostics.evaluate import Predictions, labelled_metrics, masked_metrics
 from mmc.diagnostics.late_ensemble import late_ensemble
 from mmc.diagnostics.latent_alignment import latent_alignment
-from mmc.diagnostics.neuron_modality import cross_modal_polysemanticity
+from mmc.diagnostics.neuron_modality import cross_modal_polysemanticity, first_linear
 from mmc.diagnostics.patterns import pattern_metrics
 from mmc.diagnostics.polysemanticity import polysemanticity
 from mmc.diagnostics.rank import rank_stats
@@ -120,7 +127,46 @@ def ensemble(r: EndOfRun) -> dict:
 def neurons(r: EndOfRun) -> dict:
     if not isinstance(r.model.backbone, ConcatFusion):
         return {"fraction": math.nan, "note": "needs backbone=concat"}
-    return cross_modal_polysemanticity(r.model.head, r.embeddings)
+    out = cross_modal_polysemanticity(r.model.head, r.embeddings)
+    if r.data.factors:  # the generator knows its predictive / noisy factors
+        out.update(_paper_entanglement(r))
+    return out
+
+
+def _paper_entanglement(r: EndOfRun) -> dict:
+    """The paper's predictive-noisy entanglement, two ways: linear shares of each block's
+    drive (paper/...), and total effects of redrawing one modality's factors of one kind on
+    the neuron's pre-activation through the encoders (paper_total/...)."""
+    split = r.test_pred.split
+    every = torch.stack([split.mask[m] for m in r.embeddings], dim=1).all(dim=1).cpu()
+    rows = split.subset(torch.nonzero(every).flatten().to(split.y.device))
+    x = {m: rows.x[m].cpu().flatten(1).float() for m in r.embeddings}
+    factors = {m: {k: x[m] @ d for k, d in r.data.factors[m].items()} for m in x}
+    layer = first_linear(r.model.head)
+    weight = layer.weight.detach().cpu()
+    blocks = {m: e.cpu()[every] for m, e in r.embeddings.items()}
+    out = {
+        f"paper/{k}": v for k, v in predictive_noisy_entanglement(weight, blocks, factors).items()
+    }
+
+    def preact(split_) -> Tensor:
+        emb = adapted_embeddings(r.model, split_)
+        return torch.cat([emb[m].cpu() for m in r.embeddings], dim=1) @ weight.T
+
+    gen = torch.Generator().manual_seed(int(r.cfg.seed))
+    perm = torch.randperm(len(rows), generator=gen)
+    resampled: dict[str, dict[str, Tensor]] = {}
+    for m in x:
+        resampled[m] = {}
+        for kind, d in r.data.factors[m].items():
+            f = factors[m][kind]
+            # x' = x with this kind's factors swapped for another sample's (d is orthonormal)
+            x_new = (x[m] + (f[perm] - f) @ d.T).reshape(rows.x[m].shape)
+            xs = {**rows.x, m: x_new.to(rows.x[m].device, rows.x[m].dtype)}
+            resampled[m][kind] = preact(MultimodalTensors(xs, rows.mask, rows.y, rows.labelled))
+    total = total_effect_entanglement(preact(rows), resampled)
+    out.update({f"paper_total/{k}": v for k, v in total.items()})
+    return out
 
 
 def semantic_paper(r: EndOfRun) -> dict:

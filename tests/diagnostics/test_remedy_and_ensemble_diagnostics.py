@@ -39,6 +39,14 @@ def test_theory_run_reports_ensemble_neurons_substitutions_and_paper_semantic_ga
     assert 0.0 <= ex["ensemble"]["ensemble"] <= 1.0 and "unimodal/m1" in ex["ensemble"]
     assert 0.0 <= ex["neurons"]["fraction"] <= 1.0
     assert abs(ex["neurons"]["share/m0"] + ex["neurons"]["share/m1"] - 1.0) < 1e-6
+    # the paper's measure, from the generator's predictive / noisy factors
+    assert 0.0 <= ex["neurons"]["paper/fraction"] <= 1.0
+    assert ex["neurons"]["paper/entangled_noise/m1"] <= ex["neurons"]["paper/fraction"]
+    assert 0.0 <= ex["neurons"]["paper_total/fraction"] <= 1.0
+    for m in ("m0", "m1"):
+        assert ex["neurons"][f"paper_total/noisy_effect/{m}"] >= 0.0
+        assert ex["neurons"][f"paper/predictive_share/{m}"] >= 0.0
+        assert ex["neurons"][f"paper/noisy_share/{m}"] <= 1.0 + 1e-9
     assert set(ex["substitutions"]) == {
         "none", "zeros", "random", "nearest", "mean", "class_mean", "late",
     }  # fmt: skip
