@@ -35,8 +35,11 @@ class CohortRules:
 
 
 def read_admissions(con, scans: dict[str, str]) -> pd.DataFrame:
-    """Every admission joined with its patient (one small query; ~431k rows at full scale)."""
-    return con.execute(
+    """Every admission joined with its patient (one small query; ~431k rows at full scale).
+
+    Race and gender come back as categoricals: a few dozen distinct strings each, so codes
+    instead of one string per admission keep the cohort stage's pandas frames small."""
+    adm = con.execute(
         f"""
         SELECT a.subject_id, a.hadm_id, a.admittime, a.dischtime, a.race,
                a.hospital_expire_flag, p.gender, p.anchor_age, p.anchor_year, p.dod
@@ -44,6 +47,9 @@ def read_admissions(con, scans: dict[str, str]) -> pd.DataFrame:
         LEFT JOIN {scans["patients"]} p USING (subject_id)
         """
     ).fetchdf()
+    for col in ("race", "gender"):
+        adm[col] = adm[col].astype("category")
+    return adm
 
 
 def select_cohort(adm: pd.DataFrame, rules: CohortRules, source: str) -> tuple[pd.DataFrame, dict]:
