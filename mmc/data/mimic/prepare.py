@@ -358,16 +358,18 @@ def build(
             dropped = codes.stage_events(con, m, raw)
             masks[m] = codes.observed(con, m, n)
             if s.code_repr == "ids":
-                x[m], details[m] = codes.code_ids(con, m, n, s.max_codes, s.min_code_count)
+                details[m] = codes.code_ids(
+                    con, m, out / f"{m}.npy", n, s.max_codes, s.min_code_count
+                )
                 vocab[m] = codes.vocabulary(con, m)
             else:
                 x[m], details[m] = codes.code_titles(con, m, n, s.max_codes, embedder)
+                # Written now, not held to the end: [n, dim] per modality adds up at scale.
+                _save(out, m, x.pop(m))
             rows = int(con.execute(f"SELECT coalesce(sum(n_rows), 0) FROM ev_{m}").fetchone()[0])
             details[m].update({"in_stay_rows": rows, **dropped})
             outside[table] = dropped
             con.execute(f"DROP TABLE ev_{m}")
-            # Written now, not held to the end: [n, max_codes] per modality adds up at scale.
-            _save(out, m, x.pop(m))
             lap(
                 m,
                 f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",
