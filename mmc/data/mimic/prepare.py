@@ -36,6 +36,7 @@ from mmc.data.mimic.tables import (
     is_out_of_memory,
     out_of_memory_error,
     require_duckdb,
+    scaled,
 )
 from mmc.data.mimic.text import PACKAGED, TextEmbedder
 from mmc.errors import ConfigError, DataError, check, choices_error
@@ -50,6 +51,11 @@ LAB_KEYWORDS = (
     "Potassium", "Sodium",
 )  # fmt: skip
 CODE_REPRS = ("ids", "titles")
+# Share of dataset.memory_limit the lab stages run under. They are where DuckDB fills its whole
+# budget (the lab rows grow with labevents, the cohort tables with admissions only), so at a
+# large table their budget adds to the process's fixed ~180 MiB; spilling more of the lab
+# sorts and aggregates costs little time (measured in docs/mimic.md, "Memory").
+LAB_MEMORY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -197,11 +203,15 @@ def ensure_cache(
         raise
 
 
-def _connect(tmp: Path, run: RunOptions):
+def _connect(tmp: Path, run: RunOptions, share: float = 1.0):
+    """A connection to the work database; DuckDB may use `share` of dataset.memory_limit."""
     duckdb = require_duckdb()
     con = duckdb.connect(str(tmp / "work.duckdb"))
+    limit = run.memory_limit if share == 1.0 else scaled(run.memory_limit, share)
     try:
-        con.execute(f"SET memory_limit='{run.memory_limit}'")
+        if limit is None:
+            raise ValueError("not a number with a unit")
+        con.execute(f"SET memory_limit='{limit}'")
     except Exception as e:
         raise ConfigError(
             f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 128MB"
@@ -292,12 +302,12 @@ def build(
     # to the next stage's own peak. Tables passed between stages are persistent (work.duckdb).
     con = None
 
-    def fresh():
+    def fresh(share: float = 1.0):
         nonlocal con
         if con is not None:
             con.close()
             trim_heap()
-        con = _connect(out, run)
+        con = _connect(out, run, share)
         return con
 
     try:
@@ -375,7 +385,7 @@ def build(
                 f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",
             )
 
-        fresh()
+        fresh(LAB_MEMORY_SHARE)
         begin("labs_scan", f"streaming labevents ({_human_size(raw.paths['labevents'])})")
         details["labs"] = labs.stage_lab_rows(con, raw, list(s.lab_keywords))
         outside["labevents"] = {
@@ -386,7 +396,7 @@ def build(
             f"{details['labs']['rows_kept']:,} in-stay rows of {details['labs']['matching_items']} "
             f"matching items, {details['labs']['dropped_after_discharge']:,} after discharge dropped",
         )
-        fresh()
+        fresh(LAB_MEMORY_SHARE)
         begin("labs_tensor", "computing lab statistics (training split) and the lab tensor")
         features = labs.select_features(con, s.lab_max_items)
         check(
@@ -395,9 +405,10 @@ def build(
             f"matching dataset.lab_keywords ({', '.join(s.lab_keywords)})",
             DataError,
         )
-        labs.stage_steps(fresh(), s.lab_steps)  # each step's buffer pool released before the next
+        # each step's buffer pool released before the next
+        labs.stage_steps(fresh(LAB_MEMORY_SHARE), s.lab_steps)
         masks["labs"] = labs.write_lab_tensor(
-            fresh(), out / "labs.npy", n, len(features), s.lab_steps
+            fresh(LAB_MEMORY_SHARE), out / "labs.npy", n, len(features), s.lab_steps
         )
         zsd = [f["train_z_sd"] for f in features if f["train_z_sd"] is not None]
         details["labs"].update(
