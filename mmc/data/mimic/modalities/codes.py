@@ -66,17 +66,32 @@ def stay_status(time_sql: str | None) -> str:
     )
 
 
-def drop_outside_stay(con, table: str, rows: str | None = None) -> dict[str, int]:
-    """Delete the rows of `table` whose `status` is not in-stay; return how many raw rows were
-    dropped (`rows`: a column counting the raw rows each table row stands for)."""
+def drop_outside_stay(
+    con, table: str, rows: str | None = None, valid: str | None = None
+) -> tuple[dict[str, int], int]:
+    """Drop the rows of `table` whose `status` is not in-stay (and those failing the SQL
+    condition `valid`); return how many raw rows were dropped as outside the stay (`rows`: a
+    column counting the raw rows each table row stands for) and how many table rows failed
+    `valid` (counted first: an invalid row is not also counted as outside the stay)."""
     n = f"sum({rows})" if rows else "count(*)"
-    after, untimed = con.execute(
-        f"SELECT coalesce({n} FILTER (status = {AFTER_DISCHARGE}), 0), "
-        f"coalesce({n} FILTER (status = {UNTIMED}), 0) FROM {table}"
+    ok = valid or "true"
+    after, untimed, invalid = con.execute(
+        f"SELECT coalesce({n} FILTER (status = {AFTER_DISCHARGE} AND {ok}), 0), "
+        f"coalesce({n} FILTER (status = {UNTIMED} AND {ok}), 0), "
+        f"count(*) FILTER (NOT ({ok})) FROM {table}"
     ).fetchone()
-    if after or untimed:
-        con.execute(f"DELETE FROM {table} WHERE status <> {IN_STAY}")
-    return {"dropped_after_discharge": int(after), "dropped_untimed": int(untimed)}
+    if after or untimed or invalid:
+        keep_rows(con, table, f"status = {IN_STAY} AND {ok}")
+    return {"dropped_after_discharge": int(after), "dropped_untimed": int(untimed)}, int(invalid)
+
+
+def keep_rows(con, table: str, condition: str) -> None:
+    """Replace `table` by its rows meeting `condition`: one streaming copy. A DELETE would
+    keep the deleted rows' storage and version information until the table is dropped, in
+    memory while the stage runs (tens of MB for the lab rows of a large table)."""
+    con.execute(f"CREATE OR REPLACE TABLE {table}__kept AS SELECT * FROM {table} WHERE {condition}")
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"ALTER TABLE {table}__kept RENAME TO {table}")
 
 
 def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
@@ -91,7 +106,7 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
     # and spill. (As one statement, grouping straight off the CSV scan ran out of 96MB on the
     # 2.8M prescriptions of the 30M-lab-row tables; measured before joins were pinned to their
     # written order, see prepare._connect.) rk is numbered within (admission, status), so after
-    # the out-of-stay rows are deleted the in-stay ranks are exactly those of a table that
+    # the out-of-stay rows are dropped the in-stay ranks are exactly those of a table that
     # never had them.
     rows = f"""
         CREATE OR REPLACE TABLE ev_{modality}_rows AS
@@ -127,7 +142,7 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
         raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
     con.execute(f"DROP TABLE ev_{modality}_rows")
     con.execute(f"DROP TABLE ev_{modality}_ranked")
-    return drop_outside_stay(con, f"ev_{modality}", rows="n_rows")
+    return drop_outside_stay(con, f"ev_{modality}", rows="n_rows")[0]
 
 
 def code_ids(

@@ -55,13 +55,10 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
               AND l.valuenum IS NOT NULL
             """
         )
-        # NaN/inf values cannot be z-scored: dropped, but counted and reported, not silently.
-        nonfinite = con.execute(
-            "SELECT count(*) FROM labs_raw WHERE NOT isfinite(valuenum)"
-        ).fetchone()[0]
-        con.execute("DELETE FROM labs_raw WHERE NOT isfinite(valuenum)")
     except Exception as e:  # duckdb.Error
         raise duckdb_error(e, raw.paths["labevents"], "lab events") from None
+    # NaN/inf values cannot be z-scored: dropped, but counted and reported, not silently.
+    dropped, nonfinite = drop_outside_stay(con, "labs_raw", valid="isfinite(valuenum)")
     if nonfinite:
         log.warning(
             "MIMIC-IV labevents (%s): %d lab value(s) of the cohort are NaN or infinite and "
@@ -69,7 +66,6 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
             raw.paths["labevents"],
             nonfinite,
         )
-    dropped = drop_outside_stay(con, "labs_raw")
     n_items = con.execute("SELECT count(*) FROM lab_items").fetchone()[0]
     kept = con.execute("SELECT count(*) FROM labs_raw").fetchone()[0]
     return {
