@@ -380,6 +380,7 @@ def build(
             details[m].update({"in_stay_rows": rows, **dropped})
             outside[table] = dropped
             con.execute(f"DROP TABLE ev_{m}")
+            con.execute(f"DROP TABLE codes_{m}")
             lap(
                 m,
                 f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",

@@ -9,8 +9,9 @@ duckdb = pytest.importorskip("duckdb")
 
 
 def events(con, n: int, seed: int = 0) -> None:
-    """A small ev_medications table: random codes, ranks 1..k per admission, some admissions
-    without codes, some codes only outside the training split."""
+    """Small ev_medications / codes_medications tables as stage_events writes them: random
+    codes, ranks 1..k per admission, some admissions without codes, some codes only outside
+    the training split."""
     rng = np.random.default_rng(seed)
     rows = []
     for idx in range(n):
@@ -21,7 +22,14 @@ def events(con, n: int, seed: int = 0) -> None:
         rows += [(idx, split, f"c{int(rng.zipf(1.5)) % 40}", rk) for rk in range(1, k + 1)]
     idx, split, code, rk = (np.array(c) for c in zip(*rows))
     con.register("ev_df", {"idx": idx, "split": split, "code": code, "rk": rk})
-    con.execute("CREATE TABLE ev_medications AS SELECT * FROM ev_df")
+    con.execute(
+        """CREATE TABLE codes_medications AS SELECT row_number() OVER (ORDER BY code) AS cid,
+           code FROM (SELECT DISTINCT code FROM ev_df)"""
+    )
+    con.execute(
+        """CREATE TABLE ev_medications AS SELECT e.idx, e.split, c.cid, e.code, e.rk
+           FROM ev_df e JOIN codes_medications c USING (code)"""
+    )
 
 
 def whole(con, n: int, max_len: int, min_count: int) -> np.ndarray:

@@ -95,32 +95,27 @@ def keep_rows(con, table: str, condition: str) -> None:
 
 
 def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
-    """Table `ev_<modality>`(idx, split, code, title, rk): every in-stay cohort code, rk = 1 the
-    latest; returns how many cohort rows were dropped as outside the stay."""
+    """Tables `ev_<modality>`(idx, split, cid, status, n_rows, rk): every in-stay cohort code,
+    rk = 1 the latest, and `codes_<modality>`(cid, code, title): its distinct codes, cid in
+    code order. Returns how many cohort rows were dropped as outside the stay."""
     src = CODE_SOURCES[modality]
     version = "t.icd_version" if src["dictionary"] else "NULL"
     raw_code = "trim(t.icd_code)" if src["dictionary"] else "NULL"
     k1, k2 = src["keys"]
-    # Three statements, not one: the cohort rows of the file are written out first, then
-    # grouped and ranked, then given their titles, each step reading a table DuckDB can size
-    # and spill. (As one statement, grouping straight off the CSV scan ran out of 96MB on the
-    # 2.8M prescriptions of the 30M-lab-row tables; measured before joins were pinned to their
-    # written order, see prepare._connect.) rk is numbered within (admission, status), so after
-    # the out-of-stay rows are dropped the in-stay ranks are exactly those of a table that
-    # never had them.
+    # Separate statements, each reading a table DuckDB can size and spill: the cohort rows of
+    # the file are written out first (as one statement, grouping straight off the CSV scan ran
+    # out of 96MB on the 2.8M prescriptions of the 30M-lab-row tables); then the distinct codes
+    # get integer ids (cid) and their titles, once per code instead of once per row; then rows
+    # are grouped and ranked on the integer ids, whose hash tables and sort keys are a fraction
+    # of the strings' size. cid follows code order, so ranking ties broken by cid are broken
+    # exactly as by the code string. rk is numbered within (admission, status), so after the
+    # out-of-stay rows are dropped the in-stay ranks are those of a table that never had them.
     rows = f"""
         CREATE OR REPLACE TABLE ev_{modality}_rows AS
         SELECT c.idx, c.split, {src["code"]} AS code, {version} AS icd_version,
                {raw_code} AS raw_code, {k1} AS k1, {k2} AS k2,
                {stay_status(src["time"])} AS status
         FROM {raw.scan(src["table"])} t JOIN cohort c ON t.hadm_id = c.hadm_id
-    """
-    ranked = f"""
-        CREATE OR REPLACE TABLE ev_{modality}_ranked AS
-        SELECT e.*, row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
-                                       e.k2 DESC NULLS LAST, e.code DESC) AS rk
-        FROM (SELECT *, count(*) AS n_rows FROM ev_{modality}_rows GROUP BY ALL) e
-        WHERE e.code IS NOT NULL AND e.code <> ''
     """
     title, join = "e.code", ""
     if src["dictionary"]:
@@ -130,18 +125,33 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
             "ON d.icd_version = e.icd_version AND d.icd_code = e.raw_code"
         )
         title = "coalesce(d.long_title, e.code)"
-    titled = f"""
+    # (icd_version, raw_code) are a function of the code string: one row per code.
+    code_table = f"""
+        CREATE OR REPLACE TABLE codes_{modality} AS
+        SELECT CAST(row_number() OVER (ORDER BY e.code) AS INTEGER) AS cid, e.code, {title} AS title
+        FROM (SELECT DISTINCT code, icd_version, raw_code FROM ev_{modality}_rows
+              WHERE code IS NOT NULL AND code <> '') e {join}
+    """
+    ranked = f"""
         CREATE OR REPLACE TABLE ev_{modality} AS
-        SELECT e.idx, e.split, e.code, {title} AS title, e.status, e.n_rows, e.rk
-        FROM ev_{modality}_ranked e {join}
+        SELECT e.idx, e.split, e.cid, e.status, e.n_rows,
+               row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
+                                  e.k2 DESC NULLS LAST, e.cid DESC) AS rk
+        FROM (SELECT r.idx, r.split, c.cid, r.k1, r.k2, r.status, count(*) AS n_rows
+              FROM ev_{modality}_rows r JOIN codes_{modality} c USING (code) GROUP BY ALL) e
     """
     try:
-        for sql in (rows, ranked, titled):
-            con.execute(sql)
+        con.execute(rows)
+        con.execute(code_table)
+        # One thread for the ranking: each thread builds its own partitions and sort state,
+        # so memory for the window grows with threads; the sort of integer keys is quick.
+        threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+        con.execute("SET threads=1")
+        con.execute(ranked)
+        con.execute(f"SET threads={int(threads)}")
     except Exception as e:  # duckdb.Error: a malformed value somewhere in the file
         raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
     con.execute(f"DROP TABLE ev_{modality}_rows")
-    con.execute(f"DROP TABLE ev_{modality}_ranked")
     return drop_outside_stay(con, f"ev_{modality}", rows="n_rows")[0]
 
 
@@ -156,8 +166,8 @@ def code_ids(
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE vocab_{modality} AS
-        SELECT code, row_number() OVER (ORDER BY cnt DESC, code) + 1 AS id, cnt
-        FROM (SELECT code, count(*) AS cnt FROM ev_{modality} WHERE split = 0 GROUP BY code)
+        SELECT cid, row_number() OVER (ORDER BY cnt DESC, cid) + 1 AS id, cnt
+        FROM (SELECT cid, count(*) AS cnt FROM ev_{modality} WHERE split = 0 GROUP BY cid)
         WHERE cnt >= {int(min_count)}
         """
     )
@@ -173,7 +183,7 @@ def code_ids(
             rows = con.execute(
                 f"""
                 SELECT e.idx, {max_len} - e.rk AS pos, coalesce(v.id, {OOV}) AS id
-                FROM ev_{modality} e LEFT JOIN vocab_{modality} v USING (code)
+                FROM ev_{modality} e LEFT JOIN vocab_{modality} v USING (cid)
                 WHERE e.rk <= {max_len} AND e.idx >= {start} AND e.idx < {stop}
                 """
             ).fetchnumpy()
@@ -189,18 +199,21 @@ def code_ids(
 
 def vocabulary(con, modality: str) -> list[str]:
     """Code strings by id (ids 0 and 1 are padding and unseen): kept only in the local cache."""
-    codes = con.execute(f"SELECT code FROM vocab_{modality} ORDER BY id").fetchnumpy()["code"]
+    codes = con.execute(
+        f"SELECT c.code FROM vocab_{modality} v JOIN codes_{modality} c USING (cid) ORDER BY v.id"
+    ).fetchnumpy()["code"]
     return ["<pad>", "<unseen>", *map(str, codes)]
 
 
 def code_titles(con, modality: str, n: int, max_len: int, embed) -> tuple[np.ndarray, dict]:
     """[n, dim] float32: mean title embedding of each admission's last `max_len` codes."""
+    titled = f"ev_{modality} e JOIN codes_{modality} c USING (cid)"
     titles = con.execute(
-        f"SELECT DISTINCT title FROM ev_{modality} WHERE rk <= {max_len} ORDER BY title"
+        f"SELECT DISTINCT c.title FROM {titled} WHERE e.rk <= {max_len} ORDER BY c.title"
     ).fetchnumpy()["title"]
     con.register("titles_tmp", {"title": titles, "tid": np.arange(len(titles))})
     rows = con.execute(
-        f"SELECT e.idx, t.tid FROM ev_{modality} e JOIN titles_tmp t USING (title) WHERE e.rk <= {max_len}"
+        f"SELECT e.idx, t.tid FROM {titled} JOIN titles_tmp t USING (title) WHERE e.rk <= {max_len}"
     ).fetchnumpy()
     con.unregister("titles_tmp")
     table = embed([str(t) for t in titles]) if len(titles) else np.zeros((0, embed.dim), np.float32)
