@@ -27,6 +27,7 @@ from mmc.data.mimic.tables import RawTables, duckdb_error
 
 PAD, OOV = 0, 1
 BLOCK_BYTES = 2 << 20  # of the id array written at a time
+RANK_ROWS = 250_000  # event rows grouped and ranked at a time
 
 # Per modality: source table, title dictionary, code expression, sort keys (oldest first),
 # event time (None: untimed, always in the stay).
@@ -94,6 +95,22 @@ def keep_rows(con, table: str, condition: str) -> None:
     con.execute(f"ALTER TABLE {table}__kept RENAME TO {table}")
 
 
+def idx_chunks(con, table: str, rows: int) -> list[tuple[int, int]]:
+    """Consecutive admission ranges [start, stop) of `table` holding about `rows` rows each
+    (more for an admission with more rows alone); at least one range, also for no rows."""
+    per = con.execute(
+        f"SELECT idx, count(*) AS n FROM {table} GROUP BY idx ORDER BY idx"
+    ).fetchnumpy()
+    idx, n = np.asarray(per["idx"], dtype=np.int64), np.asarray(per["n"], dtype=np.int64)
+    if len(idx) == 0:
+        return [(0, 1)]
+    # chunk number of each admission from the running row count; a range ends where it changes
+    chunk = (np.cumsum(n) - n) // max(1, rows)
+    firsts = np.flatnonzero(np.diff(chunk, prepend=-1))
+    starts = idx[firsts].tolist()
+    return list(zip(starts, [*starts[1:], int(idx[-1]) + 1]))
+
+
 def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
     """Tables `ev_<modality>`(idx, split, cid, status, n_rows, rk): every in-stay cohort code,
     rk = 1 the latest, and `codes_<modality>`(cid, code, title): its distinct codes, cid in
@@ -133,12 +150,12 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
               WHERE code IS NOT NULL AND code <> '') e {join}
     """
     ranked = f"""
-        CREATE OR REPLACE TABLE ev_{modality} AS
         SELECT e.idx, e.split, e.cid, e.status, e.n_rows,
                row_number() OVER (PARTITION BY e.idx, e.status ORDER BY e.k1 DESC NULLS LAST,
                                   e.k2 DESC NULLS LAST, e.cid DESC) AS rk
         FROM (SELECT r.idx, r.split, c.cid, r.k1, r.k2, r.status, count(*) AS n_rows
-              FROM ev_{modality}_rows r JOIN codes_{modality} c USING (code) GROUP BY ALL) e
+              FROM ev_{modality}_rows r JOIN codes_{modality} c USING (code)
+              WHERE r.idx >= {{start}} AND r.idx < {{stop}} GROUP BY ALL) e
     """
     try:
         con.execute(rows)
@@ -147,7 +164,16 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
         # so memory for the window grows with threads; the sort of integer keys is quick.
         threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
         con.execute("SET threads=1")
-        con.execute(ranked)
+        # Ranked one chunk of admissions at a time (a window partition never spans two):
+        # grouping and sorting all rows at once filled the whole memory_limit on the 2.8M
+        # prescriptions of the 30M-lab-row tables, a chunk's state has a fixed size.
+        for i, (start, stop) in enumerate(idx_chunks(con, f"ev_{modality}_rows", RANK_ROWS)):
+            into = (
+                f"CREATE OR REPLACE TABLE ev_{modality} AS"
+                if i == 0
+                else (f"INSERT INTO ev_{modality}")
+            )
+            con.execute(f"{into} {ranked.format(start=start, stop=stop)}")
         con.execute(f"SET threads={int(threads)}")
     except Exception as e:  # duckdb.Error: a malformed value somewhere in the file
         raise duckdb_error(e, raw.paths[src["table"]], f"{modality} codes") from None
