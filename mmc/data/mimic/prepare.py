@@ -51,11 +51,12 @@ LAB_KEYWORDS = (
     "Potassium", "Sodium",
 )  # fmt: skip
 CODE_REPRS = ("ids", "titles")
-# Share of dataset.memory_limit the lab stages run under. They are where DuckDB fills its whole
-# budget (the lab rows grow with labevents, the cohort tables with admissions only), so at a
-# large table their budget adds to the process's fixed ~180 MiB; spilling more of the lab
-# sorts and aggregates costs little time (measured in docs/mimic.md, "Memory").
-LAB_MEMORY_SHARE = 0.5
+# Share of dataset.memory_limit the event stages (codes and labs) run under. They are where
+# DuckDB fills its whole budget as the event tables grow (the cohort stage's needs grow with
+# admissions only), and that budget adds to the process's fixed ~190 MiB (Python, numpy,
+# pandas, pyarrow, DuckDB); spilling more of their scans, sorts and aggregates costs little
+# time. See docs/mimic.md, "Memory".
+EVENT_MEMORY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -363,7 +364,7 @@ def build(
         vocab = {}
         for m in CODE_MODALITIES:
             table = codes.CODE_SOURCES[m]["table"]
-            fresh()
+            fresh(EVENT_MEMORY_SHARE)
             begin(m, f"reading {m} from {table} ({_human_size(raw.paths[table])})")
             dropped = codes.stage_events(con, m, raw)
             masks[m] = codes.observed(con, m, n)
@@ -386,7 +387,7 @@ def build(
                 f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",
             )
 
-        fresh(LAB_MEMORY_SHARE)
+        fresh(EVENT_MEMORY_SHARE)
         begin("labs_scan", f"streaming labevents ({_human_size(raw.paths['labevents'])})")
         details["labs"] = labs.stage_lab_rows(con, raw, list(s.lab_keywords))
         outside["labevents"] = {
@@ -397,7 +398,7 @@ def build(
             f"{details['labs']['rows_kept']:,} in-stay rows of {details['labs']['matching_items']} "
             f"matching items, {details['labs']['dropped_after_discharge']:,} after discharge dropped",
         )
-        fresh(LAB_MEMORY_SHARE)
+        fresh(EVENT_MEMORY_SHARE)
         begin("labs_tensor", "computing lab statistics (training split) and the lab tensor")
         features = labs.select_features(con, s.lab_max_items)
         check(
@@ -407,9 +408,9 @@ def build(
             DataError,
         )
         # each step's buffer pool released before the next
-        labs.stage_steps(fresh(LAB_MEMORY_SHARE), s.lab_steps)
+        labs.stage_steps(fresh(EVENT_MEMORY_SHARE), s.lab_steps)
         masks["labs"] = labs.write_lab_tensor(
-            fresh(LAB_MEMORY_SHARE), out / "labs.npy", n, len(features), s.lab_steps
+            fresh(EVENT_MEMORY_SHARE), out / "labs.npy", n, len(features), s.lab_steps
         )
         zsd = [f["train_z_sd"] for f in features if f["train_z_sd"] is not None]
         details["labs"].update(
