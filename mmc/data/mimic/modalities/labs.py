@@ -25,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mmc.data.mimic.modalities.codes import drop_outside_stay, stay_status
+from mmc.data.mimic.modalities.codes import drop_outside_stay, idx_chunks, stay_status
 from mmc.data.mimic.tables import RawTables, duckdb_error
 
 log = logging.getLogger("mmc")
 Z_CLIP = 10.0
 TRIM = 0.005  # share of each item's training values left out at either end for its statistics
 BLOCK_BYTES = 2 << 20  # per float32 working array when building the tensor
+STEP_ROWS = 500_000  # lab rows aggregated into steps at a time
 
 
 def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
@@ -130,15 +131,18 @@ def select_features(con, max_items: int | None) -> list[dict]:
 
 def stage_steps(con, max_steps: int) -> None:
     """Table `lab_steps`(idx, k, srk, z, abn): srk 1 = latest time; srk = max_steps + 1 holds
-    each item's last value before the window (what is carried into it)."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE lab_steps AS
+    each item's last value before the window (what is carried into it).
+
+    Built one chunk of admissions at a time (every window and group is within one admission):
+    aggregating and ranking all lab rows at once filled the whole memory_limit at 30M rows,
+    a chunk's state has a fixed size."""
+    steps = f"""
         WITH agg AS (
             SELECT r.idx, r.charttime, f.k,
                    greatest(least((avg(r.valuenum) - any_value(f.mean)) / any_value(f.std), {Z_CLIP}), -{Z_CLIP}) AS z,
                    max(r.abn::INTEGER) AS abn
             FROM labs_raw r JOIN lab_feat f USING (itemid)
+            WHERE r.idx >= {{start}} AND r.idx < {{stop}}
             GROUP BY r.idx, r.charttime, f.k
         ), ranked AS (
             SELECT *, dense_rank() OVER (PARTITION BY idx ORDER BY charttime DESC) AS srk FROM agg
@@ -148,8 +152,10 @@ def stage_steps(con, max_steps: int) -> None:
         SELECT idx, k, {max_steps + 1} AS srk, arg_max(z, charttime), arg_max(abn, charttime)
         FROM ranked WHERE srk > {max_steps} GROUP BY idx, k
         ORDER BY idx
-        """
-    )
+    """
+    for i, (start, stop) in enumerate(idx_chunks(con, "labs_raw", STEP_ROWS)):
+        into = "CREATE OR REPLACE TABLE lab_steps AS" if i == 0 else "INSERT INTO lab_steps"
+        con.execute(f"{into} {steps.format(start=start, stop=stop)}")
 
 
 def fill_block(
