@@ -324,6 +324,7 @@ def build(
                 f"{raw.paths['admissions']} / {raw.paths['patients']}: could not read ({str(e).splitlines()[0]}); "
                 "check they are intact MIMIC-IV CSVs"
             ) from None
+        fresh()  # the read's buffers released before pandas works on the admissions
         rules = CohortRules(s.max_los_days, s.min_age, s.max_age, label_rule=s.label_rule)
         cohort, facts = select_cohort(adm, rules, str(raw.paths["admissions"]))
         split = assign_splits(cohort, s.split_by, s.split_fractions, s.split_seed)
