@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from mmc.data.mimic.tables import RawTables, duckdb_error
 
 PAD, OOV = 0, 1
-BLOCK_BYTES = 2 << 20  # of the id array written at a time
+BLOCK_BYTES = 1 << 19  # of the id array written at a time
 RANK_ROWS = 250_000  # event rows grouped and ranked at a time
 
 # Per modality: source table, title dictionary, code expression, sort keys (oldest first),
