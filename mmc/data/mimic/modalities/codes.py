@@ -169,9 +169,7 @@ def stage_events(con, modality: str, raw: RawTables) -> dict[str, int]:
         # prescriptions of the 30M-lab-row tables, a chunk's state has a fixed size.
         for i, (start, stop) in enumerate(idx_chunks(con, f"ev_{modality}_rows", RANK_ROWS)):
             into = (
-                f"CREATE OR REPLACE TABLE ev_{modality} AS"
-                if i == 0
-                else (f"INSERT INTO ev_{modality}")
+                f"INSERT INTO ev_{modality}" if i else f"CREATE OR REPLACE TABLE ev_{modality} AS"
             )
             con.execute(f"{into} {ranked.format(start=start, stop=stop)}")
         con.execute(f"SET threads={int(threads)}")
