@@ -55,7 +55,7 @@ CODE_REPRS = ("ids", "titles")
 # DuckDB fills its whole budget as the event tables grow (the cohort stage's needs grow with
 # admissions only), and that budget adds to the process's fixed ~195 MiB (Python, numpy,
 # pandas, pyarrow, DuckDB); with it (and the chunked windows) the 30M-lab-row preparation
-# used less CPU time than before, not more. See docs/mimic.md, "Memory".
+# takes about the same CPU time as before. See docs/mimic.md, "Memory".
 EVENT_MEMORY_SHARE = 0.5
 
 
