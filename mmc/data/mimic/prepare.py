@@ -36,6 +36,7 @@ from mmc.data.mimic.tables import (
     is_out_of_memory,
     out_of_memory_error,
     require_duckdb,
+    scaled,
 )
 from mmc.data.mimic.text import PACKAGED, TextEmbedder
 from mmc.errors import ConfigError, DataError, check, choices_error
@@ -50,6 +51,12 @@ LAB_KEYWORDS = (
     "Potassium", "Sodium",
 )  # fmt: skip
 CODE_REPRS = ("ids", "titles")
+# Share of dataset.memory_limit the event stages (codes and labs) run under. They are where
+# DuckDB fills its whole budget as the event tables grow (the cohort stage's needs grow with
+# admissions only), and that budget adds to the process's fixed ~195 MiB (Python, numpy,
+# pandas, pyarrow, DuckDB); with it (and the chunked windows) the 30M-lab-row preparation
+# takes about the same CPU time as before. See docs/mimic.md, "Memory".
+EVENT_MEMORY_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -197,11 +204,15 @@ def ensure_cache(
         raise
 
 
-def _connect(tmp: Path, run: RunOptions):
+def _connect(tmp: Path, run: RunOptions, share: float = 1.0):
+    """A connection to the work database; DuckDB may use `share` of dataset.memory_limit."""
     duckdb = require_duckdb()
     con = duckdb.connect(str(tmp / "work.duckdb"))
+    limit = run.memory_limit if share == 1.0 else scaled(run.memory_limit, share)
     try:
-        con.execute(f"SET memory_limit='{run.memory_limit}'")
+        if limit is None:
+            raise ValueError("not a number with a unit")
+        con.execute(f"SET memory_limit='{limit}'")
     except Exception as e:
         raise ConfigError(
             f"dataset.memory_limit={run.memory_limit!r} is not valid ({e}); use e.g. 128MB"
@@ -292,12 +303,12 @@ def build(
     # to the next stage's own peak. Tables passed between stages are persistent (work.duckdb).
     con = None
 
-    def fresh():
+    def fresh(share: float = 1.0):
         nonlocal con
         if con is not None:
             con.close()
             trim_heap()
-        con = _connect(out, run)
+        con = _connect(out, run, share)
         return con
 
     try:
@@ -313,6 +324,7 @@ def build(
                 f"{raw.paths['admissions']} / {raw.paths['patients']}: could not read ({str(e).splitlines()[0]}); "
                 "check they are intact MIMIC-IV CSVs"
             ) from None
+        fresh()  # the read's buffers released before pandas works on the admissions
         rules = CohortRules(s.max_los_days, s.min_age, s.max_age, label_rule=s.label_rule)
         cohort, facts = select_cohort(adm, rules, str(raw.paths["admissions"]))
         split = assign_splits(cohort, s.split_by, s.split_fractions, s.split_seed)
@@ -353,27 +365,30 @@ def build(
         vocab = {}
         for m in CODE_MODALITIES:
             table = codes.CODE_SOURCES[m]["table"]
-            fresh()
+            fresh(EVENT_MEMORY_SHARE)
             begin(m, f"reading {m} from {table} ({_human_size(raw.paths[table])})")
             dropped = codes.stage_events(con, m, raw)
             masks[m] = codes.observed(con, m, n)
             if s.code_repr == "ids":
-                x[m], details[m] = codes.code_ids(con, m, n, s.max_codes, s.min_code_count)
+                details[m] = codes.code_ids(
+                    con, m, out / f"{m}.npy", n, s.max_codes, s.min_code_count
+                )
                 vocab[m] = codes.vocabulary(con, m)
             else:
                 x[m], details[m] = codes.code_titles(con, m, n, s.max_codes, embedder)
+                # Written now, not held to the end: [n, dim] per modality adds up at scale.
+                _save(out, m, x.pop(m))
             rows = int(con.execute(f"SELECT coalesce(sum(n_rows), 0) FROM ev_{m}").fetchone()[0])
             details[m].update({"in_stay_rows": rows, **dropped})
             outside[table] = dropped
             con.execute(f"DROP TABLE ev_{m}")
-            # Written now, not held to the end: [n, max_codes] per modality adds up at scale.
-            _save(out, m, x.pop(m))
+            con.execute(f"DROP TABLE codes_{m}")
             lap(
                 m,
                 f"{rows:,} in-stay rows, {dropped['dropped_after_discharge']:,} after discharge dropped",
             )
 
-        fresh()
+        fresh(EVENT_MEMORY_SHARE)
         begin("labs_scan", f"streaming labevents ({_human_size(raw.paths['labevents'])})")
         details["labs"] = labs.stage_lab_rows(con, raw, list(s.lab_keywords))
         outside["labevents"] = {
@@ -384,7 +399,7 @@ def build(
             f"{details['labs']['rows_kept']:,} in-stay rows of {details['labs']['matching_items']} "
             f"matching items, {details['labs']['dropped_after_discharge']:,} after discharge dropped",
         )
-        fresh()
+        fresh(EVENT_MEMORY_SHARE)
         begin("labs_tensor", "computing lab statistics (training split) and the lab tensor")
         features = labs.select_features(con, s.lab_max_items)
         check(
@@ -393,9 +408,10 @@ def build(
             f"matching dataset.lab_keywords ({', '.join(s.lab_keywords)})",
             DataError,
         )
-        labs.stage_steps(fresh(), s.lab_steps)  # each step's buffer pool released before the next
+        # each step's buffer pool released before the next
+        labs.stage_steps(fresh(EVENT_MEMORY_SHARE), s.lab_steps)
         masks["labs"] = labs.write_lab_tensor(
-            fresh(), out / "labs.npy", n, len(features), s.lab_steps
+            fresh(EVENT_MEMORY_SHARE), out / "labs.npy", n, len(features), s.lab_steps
         )
         zsd = [f["train_z_sd"] for f in features if f["train_z_sd"] is not None]
         details["labs"].update(

@@ -209,10 +209,15 @@ def is_out_of_memory(e: BaseException) -> bool:
 
 def doubled(memory_limit: str) -> str:
     """'512MB' -> '1024MB', '3GB' -> '6GB': a concrete next value to suggest."""
+    return scaled(memory_limit, 2.0) or "4GB"
+
+
+def scaled(memory_limit: str, factor: float) -> str | None:
+    """'128MB' x 0.5 -> '64MB' (same unit); None when the value is not `<number><unit>`."""
     m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B)?\s*", memory_limit, flags=re.I)
     if m is None:
-        return "4GB"
-    value, unit = float(m.group(1)) * 2, (m.group(2) or "B").upper().replace("IB", "B")
+        return None
+    value, unit = float(m.group(1)) * factor, (m.group(2) or "B").upper().replace("IB", "B")
     return f"{value:g}{unit}"
 
 

@@ -11,6 +11,15 @@ UNKNOWN_RACE = ("UNKNOWN", "UNABLE TO OBTAIN", "PATIENT DECLINED TO ANSWER")
 
 
 def race_group(race: pd.Series) -> pd.Series:
+    """Coarse group per admission; the string rules run once per distinct race (categories)."""
+    race = race.astype("category")
+    groups = _groups(pd.Series(race.cat.categories, dtype=object))
+    # Code -1 (a missing race) picks the appended last entry: missing counts as "UNKNOWN".
+    groups = np.append(groups, "unknown").astype(object)
+    return pd.Series(groups[race.cat.codes.to_numpy()], index=race.index)
+
+
+def _groups(race: pd.Series) -> np.ndarray:
     r = race.fillna("UNKNOWN").astype(str).str.upper().str.strip()
     out = pd.Series("other", index=r.index)
     out[r.str.startswith("WHITE") | r.str.startswith("PORTUGUESE")] = "white"
@@ -18,7 +27,7 @@ def race_group(race: pd.Series) -> pd.Series:
     out[r.str.startswith("HISPANIC") | r.str.startswith("SOUTH AMERICAN")] = "hispanic"
     out[r.str.startswith("ASIAN")] = "asian"
     out[r.isin(UNKNOWN_RACE) | (r == "")] = "unknown"
-    return out
+    return out.to_numpy(dtype=object)
 
 
 def demographics(cohort: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, dict]:

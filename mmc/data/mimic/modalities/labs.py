@@ -25,13 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mmc.data.mimic.modalities.codes import drop_outside_stay, stay_status
+from mmc.data.mimic.modalities.codes import drop_outside_stay, idx_chunks, stay_status
 from mmc.data.mimic.tables import RawTables, duckdb_error
 
 log = logging.getLogger("mmc")
 Z_CLIP = 10.0
 TRIM = 0.005  # share of each item's training values left out at either end for its statistics
 BLOCK_BYTES = 2 << 20  # per float32 working array when building the tensor
+STEP_ROWS = 500_000  # lab rows aggregated into steps at a time
 
 
 def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
@@ -55,13 +56,10 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
               AND l.valuenum IS NOT NULL
             """
         )
-        # NaN/inf values cannot be z-scored: dropped, but counted and reported, not silently.
-        nonfinite = con.execute(
-            "SELECT count(*) FROM labs_raw WHERE NOT isfinite(valuenum)"
-        ).fetchone()[0]
-        con.execute("DELETE FROM labs_raw WHERE NOT isfinite(valuenum)")
     except Exception as e:  # duckdb.Error
         raise duckdb_error(e, raw.paths["labevents"], "lab events") from None
+    # NaN/inf values cannot be z-scored: dropped, but counted and reported, not silently.
+    dropped, nonfinite = drop_outside_stay(con, "labs_raw", valid="isfinite(valuenum)")
     if nonfinite:
         log.warning(
             "MIMIC-IV labevents (%s): %d lab value(s) of the cohort are NaN or infinite and "
@@ -69,7 +67,6 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
             raw.paths["labevents"],
             nonfinite,
         )
-    dropped = drop_outside_stay(con, "labs_raw")
     n_items = con.execute("SELECT count(*) FROM lab_items").fetchone()[0]
     kept = con.execute("SELECT count(*) FROM labs_raw").fetchone()[0]
     return {
@@ -80,33 +77,56 @@ def stage_lab_rows(con, raw: RawTables, keywords: list[str]) -> dict:
     }
 
 
+def item_chunks(con, rows: int) -> list[list[int]]:
+    """Item ids with training values in groups of about `rows` training rows (an item with
+    more alone); one empty group when there are none."""
+    per = con.execute(
+        "SELECT itemid, count(*) AS n FROM labs_raw WHERE split = 0 GROUP BY itemid ORDER BY itemid"
+    ).fetchall()
+    groups: list[list[int]] = [[]]
+    size = 0
+    for itemid, n in per:
+        if groups[-1] and size + n > rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(int(itemid))
+        size += n
+    return groups
+
+
 def select_features(con, max_items: int | None) -> list[dict]:
     """Matching items with training values (all, or the `max_items` most frequent), with their
     sentinel-robust training statistics and the SD of their clipped training z-values."""
     limit = "" if max_items is None else f"QUALIFY k < {int(max_items)}"
     # Trimmed by rank: the floor(n * TRIM) lowest and highest training values of each item are
     # left out. A window sort spills to disk, where an exact quantile aggregate would have to
-    # hold every value of an item in memory (tens of millions on full MIMIC-IV).
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE lab_feat AS
+    # hold every value of an item in memory (tens of millions on full MIMIC-IV). The window
+    # runs over a few items at a time (a partition is one item): sorting every item's values
+    # at once was the largest remaining stage at 30M lab rows.
+    stats = f"""
         WITH r AS (
             SELECT itemid, valuenum,
                    row_number() OVER (PARTITION BY itemid ORDER BY valuenum) AS rn,
                    count(*) OVER (PARTITION BY itemid) AS cnt
-            FROM labs_raw WHERE split = 0
-        ), s AS (
-            SELECT itemid, any_value(cnt) AS cnt, stddev_pop(valuenum) AS raw_std,
-                   avg(valuenum) FILTER (trimmed) AS mean,
-                   coalesce(nullif(stddev_pop(valuenum) FILTER (trimmed), 0), 1) AS std,
-                   min(valuenum) FILTER (trimmed) AS lo, max(valuenum) FILTER (trimmed) AS hi
-            FROM (SELECT *, rn > floor(cnt * {TRIM}) AND rn <= cnt - floor(cnt * {TRIM})
-                            AS trimmed FROM r)
-            GROUP BY itemid
+            FROM labs_raw WHERE split = 0 AND itemid IN ({{items}})
         )
+        SELECT itemid, any_value(cnt) AS cnt, stddev_pop(valuenum) AS raw_std,
+               avg(valuenum) FILTER (trimmed) AS mean,
+               coalesce(nullif(stddev_pop(valuenum) FILTER (trimmed), 0), 1) AS std,
+               min(valuenum) FILTER (trimmed) AS lo, max(valuenum) FILTER (trimmed) AS hi
+        FROM (SELECT *, rn > floor(cnt * {TRIM}) AND rn <= cnt - floor(cnt * {TRIM})
+                        AS trimmed FROM r)
+        GROUP BY itemid
+    """
+    for i, items in enumerate(item_chunks(con, STEP_ROWS)):
+        into = "INSERT INTO lab_stats" if i else "CREATE OR REPLACE TABLE lab_stats AS"
+        con.execute(f"{into} {stats.format(items=', '.join(map(str, items)) or 'NULL')}")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE lab_feat AS
         SELECT s.itemid, i.label, s.mean, s.std, s.cnt, s.lo, s.hi, s.raw_std,
                CAST(row_number() OVER (ORDER BY s.cnt DESC, s.itemid) - 1 AS INTEGER) AS k
-        FROM s JOIN lab_items i USING (itemid)
+        FROM lab_stats s JOIN lab_items i USING (itemid)
         {limit}
         """
     )
@@ -134,15 +154,18 @@ def select_features(con, max_items: int | None) -> list[dict]:
 
 def stage_steps(con, max_steps: int) -> None:
     """Table `lab_steps`(idx, k, srk, z, abn): srk 1 = latest time; srk = max_steps + 1 holds
-    each item's last value before the window (what is carried into it)."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE lab_steps AS
+    each item's last value before the window (what is carried into it).
+
+    Built one chunk of admissions at a time (every window and group is within one admission):
+    aggregating and ranking all lab rows at once filled the whole memory_limit at 30M rows,
+    a chunk's state has a fixed size."""
+    steps = f"""
         WITH agg AS (
             SELECT r.idx, r.charttime, f.k,
                    greatest(least((avg(r.valuenum) - any_value(f.mean)) / any_value(f.std), {Z_CLIP}), -{Z_CLIP}) AS z,
                    max(r.abn::INTEGER) AS abn
             FROM labs_raw r JOIN lab_feat f USING (itemid)
+            WHERE r.idx >= {{start}} AND r.idx < {{stop}}
             GROUP BY r.idx, r.charttime, f.k
         ), ranked AS (
             SELECT *, dense_rank() OVER (PARTITION BY idx ORDER BY charttime DESC) AS srk FROM agg
@@ -152,8 +175,10 @@ def stage_steps(con, max_steps: int) -> None:
         SELECT idx, k, {max_steps + 1} AS srk, arg_max(z, charttime), arg_max(abn, charttime)
         FROM ranked WHERE srk > {max_steps} GROUP BY idx, k
         ORDER BY idx
-        """
-    )
+    """
+    for i, (start, stop) in enumerate(idx_chunks(con, "labs_raw", STEP_ROWS)):
+        into = "CREATE OR REPLACE TABLE lab_steps AS" if i == 0 else "INSERT INTO lab_steps"
+        con.execute(f"{into} {steps.format(start=start, stop=stop)}")
 
 
 def fill_block(
