@@ -65,19 +65,7 @@ def predictive_noisy_entanglement(
     pred, noisy = pred[live], noisy[live]
     if len(pred) == 0:
         return {"fraction": math.nan}
-    p_on, n_on = pred >= threshold, noisy >= threshold
-    # noise_of[n, j]: neuron n reads j's noise and some *other* modality's predictive factors
-    others_pred = (p_on.sum(dim=1, keepdim=True) - p_on.int()) > 0
-    noise_of = n_on & others_pred
-    out: dict[str, float] = {
-        "fraction": float(noise_of.any(dim=1).double().mean()),
-        "threshold": threshold,
-    }
-    for k, m in enumerate(mods):
-        out[f"entangled_noise/{m}"] = float(noise_of[:, k].double().mean())
-        out[f"predictive_share/{m}"] = float(pred[:, k].mean())
-        out[f"noisy_share/{m}"] = float(noisy[:, k].mean())
-    return out
+    return _entangled(pred, noisy, mods, threshold, "share")
 
 
 def total_effect_entanglement(
@@ -97,9 +85,18 @@ def total_effect_entanglement(
         for kind in ("predictive", "noisy")
     }  # kind -> [H, M]
     live = a.var(dim=0) > 1e-12
-    p_on, n_on = s["predictive"][live] >= threshold, s["noisy"][live] >= threshold
-    if len(p_on) == 0:
+    if not bool(live.any()):
         return {"fraction": math.nan}
+    return _entangled(s["predictive"][live], s["noisy"][live], mods, threshold, "effect")
+
+
+def _entangled(
+    pred: Tensor, noisy: Tensor, mods: list[str], threshold: float, what: str
+) -> dict[str, float]:
+    """From [H, M] predictive and noisy responses of the live neurons: the entangled
+    fraction, per modality the fraction entangled through its noise, and the mean responses."""
+    p_on, n_on = pred >= threshold, noisy >= threshold
+    # noise_of[n, j]: neuron n reads j's noise and some *other* modality's predictive factors
     others_pred = (p_on.sum(dim=1, keepdim=True) - p_on.int()) > 0
     noise_of = n_on & others_pred
     out: dict[str, float] = {
@@ -108,6 +105,6 @@ def total_effect_entanglement(
     }
     for k, m in enumerate(mods):
         out[f"entangled_noise/{m}"] = float(noise_of[:, k].double().mean())
-        out[f"predictive_effect/{m}"] = float(s["predictive"][live][:, k].mean())
-        out[f"noisy_effect/{m}"] = float(s["noisy"][live][:, k].mean())
+        out[f"predictive_{what}/{m}"] = float(pred[:, k].mean())
+        out[f"noisy_{what}/{m}"] = float(noisy[:, k].mean())
     return out
