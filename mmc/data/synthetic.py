@@ -16,6 +16,7 @@ import torch
 
 from mmc.data.batch import ModalitySpec, MultimodalDataset, MultimodalTensors
 from mmc.errors import ConfigError, check
+from mmc.utils.seed import checked_seed
 
 
 def _per_modality(values: list[float], n: int, name: str) -> np.ndarray:
@@ -64,7 +65,7 @@ def make_synthetic(
 
     # The generative structure (prototypes, partitions, mixings) is fixed by `seed` alone so
     # that train/val/test come from the same distribution.
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checked_seed("dataset.source.seed", seed))
     dim = n_predictive + n_noise
     groups = int(round(num_classes - complementarity * (num_classes - 2)))
     structure = []

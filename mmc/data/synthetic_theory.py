@@ -42,6 +42,7 @@ import torch
 
 from mmc.data.batch import ModalitySpec, MultimodalDataset, MultimodalTensors
 from mmc.errors import check
+from mmc.utils.seed import checked_seed
 
 
 def _partition(num_classes: int, groups: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,8 +87,15 @@ def make_theory_synthetic(
     check(n_predictive >= 1 and n_noise >= 0, "dataset.source.n_predictive >= 1, n_noise >= 0")
     check(beta >= 0 and strength >= 0, "dataset.source.beta and strength must be >= 0")
     dim = n_predictive + n_noise
-    structure_seed = seed if structure_seed is None else int(structure_seed)
-    sample_seed = seed if sample_seed is None else int(sample_seed)
+    seed = checked_seed("dataset.source.seed", seed)
+    structure_seed = (
+        seed
+        if structure_seed is None
+        else checked_seed("dataset.source.structure_seed", structure_seed)
+    )
+    sample_seed = (
+        seed if sample_seed is None else checked_seed("dataset.source.sample_seed", sample_seed)
+    )
     structure = [
         _structure(structure_seed, i, num_classes, groups, n_predictive, n_noise)
         for i in range(n_modalities)

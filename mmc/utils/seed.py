@@ -8,6 +8,16 @@ import random
 import numpy as np
 import torch
 
+from mmc.errors import check
+
+
+def checked_seed(option: str, value: object) -> int:
+    """`value` as a seed, or a one-line ConfigError naming `option`: numpy's generators take
+    only non-negative integers, and a float would be truncated without a word."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+    check(ok, f"{option}={value!r}: a seed is a non-negative integer; use e.g. {option}=0")
+    return int(value)
+
 
 def seed_everything(seed: int, device: torch.device | None = None) -> None:
     random.seed(seed)
