@@ -48,6 +48,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from mmc.errors import MmcError  # noqa: E402
 
 SETTINGS = {
     # experiment=theory_collapse: narrow head, weight decay, 40 epochs, 4000/4000 samples.
@@ -724,7 +725,11 @@ def main() -> int:
             ]
             if beta is not None:
                 ov.append(f"dataset.source.beta={beta}")
-            res["runs"][key] = digest(run(setting, ov, s))
+            try:
+                res["runs"][key] = digest(run(setting, ov, s))
+            except MmcError as e:  # a bad option: one line; the runs so far are saved
+                print(f"collapse_claims: {key}: {e}", file=sys.stderr)
+                return 2
             res["wall_s"] = time.perf_counter() - started
             path.write_text(json.dumps(res, indent=1))
             print(f"[{res['wall_s']:6.0f}s] {key}: test {res['runs'][key]['test']:.3f}", flush=True)

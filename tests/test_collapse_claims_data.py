@@ -39,3 +39,15 @@ def test_resuming_with_other_data_is_a_one_line_error(tmp_path, monkeypatch, cap
 def test_fix_samples_needs_a_data_seed(tmp_path, monkeypatch, capsys):
     assert _main(monkeypatch, "--report-only", "--out", str(tmp_path), "--fix-samples") == 2
     assert "--data-seed" in capsys.readouterr().err
+
+
+def test_a_bad_option_is_a_one_line_error_and_keeps_earlier_runs(tmp_path, monkeypatch, capsys):
+    held = {"runs": {"none/r0/M2/s0": {"test": 0.8}}, "data_seed": None, "fix_samples": False,
+            "samples": 0}  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(held))
+    code = _main(monkeypatch, "--blocks", "A", "--seeds", "2", "--methods", "none",
+                 "--samples", "0", "--out", str(tmp_path))  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "collapse_claims: none/r0/M2/s1: dataset.source.n_train/n_val/n_test must be > 0"
+    assert json.loads((tmp_path / "results.json").read_text())["runs"] == held["runs"]
