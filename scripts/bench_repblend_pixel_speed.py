@@ -27,7 +27,7 @@ def make_folder(
     words); with 6, every image of a class is the same concept, and retrieval can do no
     better than picking the class (a ceiling every method reaches quickly)."""
     if not 1 <= concepts <= 36:
-        raise SystemExit(f"--concepts={concepts}: use 1 to 36")
+        raise ValueError(f"concepts={concepts}: use 1 to 36")
     from PIL import Image
 
     rng = np.random.default_rng(0)

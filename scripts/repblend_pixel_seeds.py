@@ -244,7 +244,28 @@ def run_one(method: str, seed: int, args, out: Path, root: Path) -> dict:
     return record(method, seed, completed(path))
 
 
-def main() -> None:
+# Options that do not change what a run measures: a resumed --out may differ in these.
+FREE = ("seeds", "methods", "threads")
+
+
+def refusal(args, settings: dict, saved: Path) -> str | None:
+    """Why these options cannot run (or report) in this --out, or None."""
+    if not 1 <= args.concepts <= 36:
+        return f"--concepts={args.concepts}: use 1 to 36"
+    if saved.exists():
+        old = json.loads(saved.read_text()).get("settings", {})
+        differ = [k for k in settings if k not in FREE and k in old and old[k] != settings[k]]
+        if differ:
+            # its runs (and its generated folder) would be mixed into one table with these
+            return (
+                f"{saved.parent} holds runs made with "
+                + ", ".join(f"--{k.replace('_', '-')} {old[k]}" for k in differ)
+                + "; pass the same options or use another --out"
+            )
+    return None
+
+
+def main() -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -270,8 +291,12 @@ def main() -> None:
     args = p.parse_args()
     out = args.out.resolve()
     root = out / "flickr"
-    out.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k not in ("out", "report_only")}
+    why = refusal(args, settings, out / "pixel_seeds.json")
+    if why:
+        print(f"repblend_pixel_seeds: {why}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
     if not (root / "flickr30k_train.json").exists():
         make_folder(root, args.train_images, args.image_size, args.eval_images, args.concepts)
     records = []
@@ -299,7 +324,8 @@ def main() -> None:
         )
     )  # fmt: skip
     print(text)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -114,3 +114,28 @@ def test_tiny_real_run(tmp_path):
     rec = ps.run_one("RepBlend", 0, args, out, root)
     assert rec["status"] == "completed", (ps.run_dir(out, "RepBlend", 0) / "train.log").read_text()
     assert rec["distill_s"] > 0 and set(rec["fixed"]) == set(ps.FIXED)
+
+
+def _main(monkeypatch, *argv: str) -> int:
+    monkeypatch.setattr(ps.sys, "argv", ["repblend_pixel_seeds.py", *argv])
+    return ps.main()
+
+
+def test_bad_concepts_is_a_one_line_error_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert _main(monkeypatch, "--out", str(out), "--concepts", "40") == 2
+    assert capsys.readouterr().err.strip() == "repblend_pixel_seeds: --concepts=40: use 1 to 36"
+    assert not out.exists()
+
+
+def test_resuming_with_other_settings_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    saved = {"settings": {**vars(_args()), "concepts": 36, "train_images": 600, "eval_images": 100},
+             "records": []}  # fmt: skip
+    (tmp_path / "pixel_seeds.json").write_text(json.dumps(saved))
+    before = (tmp_path / "pixel_seeds.json").read_text()
+    # seeds and threads may differ (more seeds extend a run); the data may not
+    assert _main(monkeypatch, "--out", str(tmp_path), "--report-only", "--seeds", "5") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--concepts 36" in err and "--seeds" not in err and "another --out" in err
+    assert (tmp_path / "pixel_seeds.json").read_text() == before
