@@ -22,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_repblend_pixel_speed import data_overrides, distill_overrides  # noqa: E402
 
+from mmc.retrieval.distill import at_step_size_floor  # noqa: E402
+
 RUNS = {
     "RepBlend_pixel": ["remedy=repblend"],
     "LoRS_pixel": ["remedy=repblend_lors"],
@@ -64,7 +66,7 @@ def main() -> None:
             if r["distill/iteration"] == 0 and args.lr_lr > 0:
                 # At the floor the step only bounds the gradient from below.
                 grad = "  dL/dα img/txt " + " / ".join(
-                    f">= {(0.1 - a) / args.lr_lr:.1f} (clamped)" if a <= 1.001e-6
+                    f">= {(0.1 - a) / args.lr_lr:.1f} (clamped)" if at_step_size_floor(a)
                     else f"{(0.1 - a) / args.lr_lr:.1f}" for a in (a_img, a_txt)
                 )  # fmt: skip
             print(f"{name} it {r['distill/iteration']:3d}  loss img {r['distill/loss_image']:10.3f} "

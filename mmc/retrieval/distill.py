@@ -91,6 +91,11 @@ BRANCHES = ("per_branch", "merged", "joint")
 STEP_SIZE_FLOOR = 1e-6
 
 
+def at_step_size_floor(value: float) -> bool:
+    """A step size at the floor (within float32 rounding of the clamp)."""
+    return float(value) <= STEP_SIZE_FLOOR * (1 + 1e-3)
+
+
 class LowRankSimilarity(nn.Module):
     """S = diag(a) + (alpha/r)·L·Rᵀ over the N synthetic pairs; the identity at start
     (a = 1, L ~ N(0, 1), R = 0, as LoRS's LowRankSimilarityGenerator)."""
@@ -126,7 +131,7 @@ class DistilledSet:
     def at_floor(self) -> list[str]:
         """The branches whose final learned step size is at the floor (evaluation with
         remedy.eval_learned_lr would train those heads at lr 1e-6, i.e. not at all)."""
-        return [g for g, v in self.step_sizes.items() if v <= STEP_SIZE_FLOOR * (1 + 1e-3)]
+        return [g for g, v in self.step_sizes.items() if at_step_size_floor(v)]
 
 
 class Distiller:
@@ -273,7 +278,7 @@ class Distiller:
         with torch.no_grad():
             for g, p in self.step_sizes.items():
                 p.clamp_(min=STEP_SIZE_FLOOR)
-                self.floor_iterations[g] += int(float(p) <= STEP_SIZE_FLOOR * (1 + 1e-3))
+                self.floor_iterations[g] += int(at_step_size_floor(p))
         out = {"distill/loss": float(total), "distill/start_epoch": start}
         if s.branches == "merged":
             out["distill/loss_merged"] = float(merged)
