@@ -155,6 +155,10 @@ def digest(s: dict) -> dict:
     }
     if "ensemble" in ex:
         row["ensemble"] = ex["ensemble"]
+    # each unimodal reference's best validation epoch and epochs run: a yardstick that was
+    # stopped on a plateau, or is still improving at its last epoch, shows here
+    if s.get("unimodal_training"):
+        row["unimodal_training"] = s["unimodal_training"]
     if "neurons" in ex:
         row["poly_fraction"] = ex["neurons"].get("fraction", math.nan)
         row["weak_share"] = ex["neurons"].get(f"share/{weak}", math.nan)

@@ -109,3 +109,11 @@ def test_a_malformed_or_unknown_set_is_a_one_line_error(tmp_path, monkeypatch, c
                  "--set", "model.no_such_key=1", "--out", str(tmp_path / "u"))  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "no_such_key" in err
+
+
+def test_digest_keeps_how_the_references_trained():
+    s = {"extra": {}, "data": {"strongest": "m0", "weakest": "m1"}, "test": {"accuracy": 0.8},
+         "test_masked": {m: {"accuracy": 0.5} for m in ("m0", "m1")},
+         "contribution": {"m0": 0.5, "m1": 0.1}, "_seconds": 1.0,
+         "unimodal_training": {"m1": {"best_epoch": 39, "epochs_run": 40}}}  # fmt: skip
+    assert cc.digest(s)["unimodal_training"]["m1"] == {"best_epoch": 39, "epochs_run": 40}
