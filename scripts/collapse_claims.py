@@ -24,6 +24,9 @@ Blocks, in the order they run (the ones that matter most first):
     .venv/bin/python scripts/collapse_claims.py --quick           # smoke test: 1 seed, minutes
     .venv/bin/python scripts/collapse_claims.py --seeds 3         # the table in docs
     .venv/bin/python scripts/collapse_claims.py --report-only     # rebuild the table
+    # another configuration: Hydra overrides for every run (recorded; a resume must match)
+    .venv/bin/python scripts/collapse_claims.py --blocks A --methods none --data-seed 100 \
+        --set model.head_hidden=4 --set dataset.source.n_test=16000 --out outputs/cc/h4
     # blocks in two processes, then one table:
     .venv/bin/python scripts/collapse_claims.py --blocks A --out outputs/cc/a &
     .venv/bin/python scripts/collapse_claims.py --blocks B --rates 0.5 --out outputs/cc/b &
@@ -96,6 +99,33 @@ def data_overrides(data_seed: int | None, fix_samples: bool, samples: int | None
     return out
 
 
+# Keys the harness sets itself for every run: a --set on one of them would be overridden
+# (seed) or would silently change what a block measures (rate, M, method), so it is refused.
+HARNESS_KEYS = (
+    "seed", "run_dir", "dataset.source.seed", "dataset.source.structure_seed",
+    "dataset.source.sample_seed", "dataset.source.n_modalities", "data.missing_rate", "remedy",
+    "substitution",
+)  # fmt: skip
+
+
+def parse_sets(values: list[str]) -> list[str]:
+    """--set KEY=VALUE (repeatable) as Hydra overrides, applied after the harness's own
+    options of every run (so e.g. `--set diagnostics.extra=[ensemble,neurons]` wins over a
+    block's diagnostics). Raises ValueError with a one-line message on a malformed one."""
+    out = []
+    for v in values:
+        key, eq, _ = v.partition("=")
+        key = key.strip().lstrip("+~")
+        if not eq or not key:
+            raise ValueError(f"--set {v!r}: expected KEY=VALUE")
+        owned = [h for h in HARNESS_KEYS if key == h or key.startswith(h + ".")]
+        if owned:
+            raise ValueError(f"--set {v!r}: {owned[0]} is set by the harness itself "
+                             "(--data-seed / --fix-samples / --seeds / --methods / --blocks)")  # fmt: skip
+        out.append(v)
+    return out
+
+
 def run(setting: list[str], overrides: list[str], seed: int) -> dict:
     from mmc.config.compose import compose_config
     from mmc.train import train
@@ -125,6 +155,10 @@ def digest(s: dict) -> dict:
     }
     if "ensemble" in ex:
         row["ensemble"] = ex["ensemble"]
+    # each unimodal reference's best validation epoch and epochs run: a yardstick that was
+    # stopped on a plateau, or is still improving at its last epoch, shows here
+    if s.get("unimodal_training"):
+        row["unimodal_training"] = s["unimodal_training"]
     if "neurons" in ex:
         row["poly_fraction"] = ex["neurons"].get("fraction", math.nan)
         row["weak_share"] = ex["neurons"].get(f"share/{weak}", math.nan)
@@ -607,7 +641,8 @@ def render(res: dict) -> str:
         "",
         *lines,
         "",
-        f"{len(res['runs'])} runs, {res.get('wall_s', 0):.0f} s, seeds {res['seeds']}",
+        f"{len(res['runs'])} runs, {res.get('wall_s', 0):.0f} s, seeds {res['seeds']}"
+        + (f", --set {' '.join(res['set'])}" if res.get("set") else ""),
     ]
     return "\n".join(out)
 
@@ -642,6 +677,11 @@ def main() -> int:
         "claims on a method left out read as not run",
     )  # fmt: skip
     ap.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+        help="a Hydra override for every run (repeatable), e.g. --set model.head_hidden=4; "
+        "recorded in results.json: a resumed --out with other --set values is refused",
+    )  # fmt: skip
+    ap.add_argument(
         "--merge", type=Path, nargs="*", default=[],
         help="out dirs of parallel harness processes: their runs are merged into --out",
     )  # fmt: skip
@@ -657,12 +697,19 @@ def main() -> int:
     if args.fix_samples and args.data_seed is None:
         print("collapse_claims: --fix-samples needs --data-seed", file=sys.stderr)
         return 2
-    data = {"data_seed": args.data_seed, "fix_samples": args.fix_samples, "samples": args.samples}
+    try:
+        sets = parse_sets(args.sets)
+    except ValueError as e:
+        print(f"collapse_claims: {e}", file=sys.stderr)
+        return 2
+    data = {"data_seed": args.data_seed, "fix_samples": args.fix_samples, "samples": args.samples,
+            "set": sets}  # fmt: skip
     setting += data_overrides(args.data_seed, args.fix_samples, args.samples)
     res = json.loads(path.read_text()) if path.exists() else {"runs": {}}
     for where, held in ((path, res), *((o, json.loads((o / "results.json").read_text()))
                                         for o in args.merge)):  # fmt: skip
-        old = {k: held.get(k) for k in data} | {"fix_samples": bool(held.get("fix_samples"))}
+        old = {k: held.get(k) for k in data} | {"fix_samples": bool(held.get("fix_samples")),
+                                                "set": list(held.get("set") or [])}  # fmt: skip
         if held["runs"] and old != data:
             # runs on other data would be averaged with these as if they were one setting
             print(f"collapse_claims: {where} holds runs with {old}, not {data}; "
@@ -722,6 +769,7 @@ def main() -> int:
                 f"data.missing_rate={rate}",
                 f"dataset.source.n_modalities={m}",
                 *extra,
+                *sets,  # last: a --set wins over the block's own options
             ]
             if beta is not None:
                 ov.append(f"dataset.source.beta={beta}")

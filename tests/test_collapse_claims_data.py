@@ -51,3 +51,69 @@ def test_a_bad_option_is_a_one_line_error_and_keeps_earlier_runs(tmp_path, monke
     err = capsys.readouterr().err.strip()
     assert err == "collapse_claims: none/r0/M2/s1: dataset.source.n_train/n_val/n_test must be > 0"
     assert json.loads((tmp_path / "results.json").read_text())["runs"] == held["runs"]
+
+
+def test_parse_sets_passes_overrides_and_refuses_bad_or_harness_owned_ones():
+    sets = ["model.head_hidden=4", "dataset.source.weak_noise_std=16", "+train.x=[1,2]"]
+    assert cc.parse_sets(sets) == sets
+    for bad, why in (("model.head_hidden", "KEY=VALUE"), ("=4", "KEY=VALUE"),
+                     ("seed=3", "harness"), ("remedy.lr=1e-3", "harness"),
+                     ("data.missing_rate=0.5", "harness"),
+                     ("dataset.source.structure_seed=1", "harness")):  # fmt: skip
+        try:
+            cc.parse_sets([bad])
+        except ValueError as e:
+            assert why in str(e) and "\n" not in str(e)
+        else:
+            raise AssertionError(bad)
+
+
+def test_set_values_reach_every_run_last_and_are_recorded(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_run(setting, overrides, seed):
+        seen.append(overrides)
+        raise cc.MmcError("stop")  # no training: the overrides are what is tested
+
+    monkeypatch.setattr(cc, "run", fake_run)
+    code = _main(monkeypatch, "--blocks", "A", "--seeds", "1", "--methods", "none",
+                 "--set", "model.head_hidden=4", "--set", "diagnostics.extra=[ensemble]",
+                 "--out", str(tmp_path))  # fmt: skip
+    assert code == 2 and len(seen) == 1
+    assert seen[0][-2:] == ["model.head_hidden=4", "diagnostics.extra=[ensemble]"]
+
+
+def test_resuming_with_other_set_values_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    held = {"runs": {"none/r0/M2/s0": {"test": 0.8}}, "data_seed": 100, "fix_samples": False,
+            "samples": None, "set": ["model.head_hidden=4"]}  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(held))
+    for argv in ((), ("--set", "model.head_hidden=8"),
+                 ("--set", "model.head_hidden=4", "--set", "train.weight_decay=0.01")):  # fmt: skip
+        assert _main(monkeypatch, "--report-only", "--out", str(tmp_path), "--data-seed", "100",
+                     *argv) == 2  # fmt: skip
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "'set'" in err
+    # the same values resume; an old out dir without "set" means no --set
+    monkeypatch.setattr(cc, "render", lambda res: "")  # the table of a stub run is not tested
+    assert _main(monkeypatch, "--report-only", "--out", str(tmp_path), "--data-seed", "100",
+                 "--set", "model.head_hidden=4") == 0  # fmt: skip
+    old = {"runs": {"none/r0/M2/s0": {"test": 0.8}}, "data_seed": 0, "fix_samples": False}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    assert _main(monkeypatch, "--report-only", "--out", str(tmp_path), "--data-seed", "0") == 0
+
+
+def test_a_malformed_or_unknown_set_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    assert _main(monkeypatch, "--report-only", "--out", str(tmp_path), "--set", "seed=1") == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    code = _main(monkeypatch, "--blocks", "A", "--seeds", "1", "--methods", "none",
+                 "--set", "model.no_such_key=1", "--out", str(tmp_path / "u"))  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "no_such_key" in err
+
+
+def test_digest_keeps_how_the_references_trained():
+    s = {"extra": {}, "data": {"strongest": "m0", "weakest": "m1"}, "test": {"accuracy": 0.8},
+         "test_masked": {m: {"accuracy": 0.5} for m in ("m0", "m1")},
+         "contribution": {"m0": 0.5, "m1": 0.1}, "_seconds": 1.0,
+         "unimodal_training": {"m1": {"best_epoch": 39, "epochs_run": 40}}}  # fmt: skip
+    assert cc.digest(s)["unimodal_training"]["m1"] == {"best_epoch": 39, "epochs_run": 40}

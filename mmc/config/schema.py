@@ -75,6 +75,10 @@ class DiagnosticsConfig:
     # Stop a unimodal reference after this many epochs without a better validation score
     # (None = run all unimodal_epochs). The references also serve as KD teachers.
     unimodal_patience: int | None = 10
+    # Early stopping of a reference only starts once it ran this many epochs (a warm-up; 0 =
+    # from the first epoch). On synthetic_theory with a noisy weak modality that reference
+    # sits at chance for 10-20 epochs before it learns, and patience alone stops it there.
+    unimodal_min_epochs: int = 0
     # Collapse-paper diagnostics at the end of the run (mmc/diagnostics/extra.py):
     # any of cka, vif, semantic, polysemanticity, patterns.
     extra: list[str] = field(default_factory=list)

@@ -42,6 +42,10 @@ def validate_config(cfg: DictConfig) -> None:
         g.unimodal_patience is None or g.unimodal_patience >= 1,
         f"diagnostics.unimodal_patience={g.unimodal_patience} must be >= 1 (or null: no early stop)",
     )
+    check(
+        g.unimodal_min_epochs >= 0,
+        f"diagnostics.unimodal_min_epochs={g.unimodal_min_epochs} must be >= 0 (0 = no warm-up)",
+    )
     check(g.rank_rtol > 0, f"diagnostics.rank_rtol={g.rank_rtol} must be > 0")
     check_extra(g.extra)
     check(

@@ -128,6 +128,7 @@ def fit(
     best: Best | None = None,
     later_ties: bool = True,
     patience: int | None = None,
+    min_epochs: int = 0,
     after_epoch: Callable[[int, dict, Best], None] | None = None,
 ) -> Best:
     """Run `run_epoch` for each epoch, keeping the state of the best validation score.
@@ -135,7 +136,10 @@ def fit(
     A NaN score counts as -inf; the first epoch is always kept. `later_ties`: an epoch that
     equals the best so far replaces it (collapse deepens with training, so the fused model
     keeps the latest); otherwise the earliest is kept. `patience`: stop once that many
-    epochs passed without a new best (early stopping). `after_epoch(epoch, record, best)`
+    epochs passed without a new best (early stopping), but never before `min_epochs` epochs
+    ran (a warm-up: a model that sits on a plateau before it starts to learn, e.g. a weak
+    modality whose high-variance noise dominates the first epochs, is not cut off there).
+    `after_epoch(epoch, record, best)`
     runs after the best is updated (checkpoints, logging).
     """
     best = best if best is not None else Best()
@@ -148,6 +152,10 @@ def fit(
         best.epochs_run += 1
         if after_epoch is not None:
             after_epoch(epoch, record, best)
-        if patience is not None and epoch - best.epoch >= patience:
+        if (
+            patience is not None
+            and best.epochs_run >= min_epochs
+            and epoch - best.epoch >= patience
+        ):
             break
     return best

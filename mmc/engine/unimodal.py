@@ -46,6 +46,7 @@ def fit_unimodal(
     monitor: str,
     seed_offset: int,
     patience: int | None = None,
+    min_epochs: int = 0,
 ) -> tuple[Best, MultimodalModel]:
     """Train on the rows that observe `modality`; the model is left at its best val epoch.
 
@@ -65,7 +66,10 @@ def fit_unimodal(
             metrics = labelled_metrics(predict(model, val).logits, val, data.task)
             return record, metrics, metrics[monitor]
 
-        best = fit(model, range(epochs), run_epoch, later_ties=False, patience=patience)
+        best = fit(
+            model, range(epochs), run_epoch, later_ties=False, patience=patience,
+            min_epochs=min_epochs,
+        )  # fmt: skip
         model.load_state_dict(best.state)
     return best, model
 
@@ -80,7 +84,8 @@ class UnimodalReferences:
     The summary's unimodal strengths and collapse numbers, the KD teachers (and the student
     choice they make) and the semantic / polysemanticity diagnostics all read the same
     model. Trained for `diagnostics.unimodal_epochs` (default `train.epochs`), stopping
-    early after `diagnostics.unimodal_patience` epochs without a better validation score.
+    early after `diagnostics.unimodal_patience` epochs without a better validation score,
+    but not before `diagnostics.unimodal_min_epochs` epochs ran.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class UnimodalReferences:
         self.cfg, self.data, self.device, self.monitor = cfg, data, device, monitor
         self.epochs = cfg.diagnostics.unimodal_epochs or cfg.train.epochs
         self.patience = cfg.diagnostics.unimodal_patience
+        self.min_epochs = cfg.diagnostics.unimodal_min_epochs
         self._fitted: dict[str, tuple[Best, MultimodalModel]] = {}
 
     def fitted(self, modality: str) -> tuple[Best, MultimodalModel]:
@@ -96,7 +102,7 @@ class UnimodalReferences:
         if modality not in self._fitted:
             self._fitted[modality] = fit_unimodal(
                 self.cfg, self.data, modality, self.device, self.epochs, self.monitor,
-                REFERENCE_SEED_OFFSET, self.patience,
+                REFERENCE_SEED_OFFSET, self.patience, self.min_epochs,
             )  # fmt: skip
         return self._fitted[modality]
 

@@ -59,6 +59,7 @@ RETRIEVAL = RunnerSpec(
         "diagnostics.rank_rtol",
         "diagnostics.unimodal_epochs",
         "diagnostics.unimodal_patience",
+        "diagnostics.unimodal_min_epochs",
         "diagnostics.extra",
     ),  # fmt: skip
     unused_groups=("backbone",),
