@@ -65,6 +65,17 @@ def reference_model(
     return model.eval(), str(path)
 
 
+def reference_stats(real_metrics: dict[str, float]) -> dict[str, float]:
+    """The real pairs' mean intra-modal cosines and their sds: the concentration ratio's
+    threshold and the standardised shift's unit (mmc.retrieval.collapse)."""
+    return {
+        "image": real_metrics["intra_cos/image"],
+        "text": real_metrics["intra_cos/text"],
+        "image_sd": real_metrics["intra_cos_sd/image"],
+        "text_sd": real_metrics["intra_cos_sd/text"],
+    }
+
+
 @torch.no_grad()
 def _embed(model: DualEncoder, img: Tensor, txt: Tensor, batch: int) -> tuple[Tensor, Tensor]:
     i = torch.cat([model.encode_image(img[k : k + batch]) for k in range(0, len(img), batch)])
@@ -81,7 +92,7 @@ def fixed_collapse(
     """`fixed/<set>/<metric>` for the real pairs and each named set of paired features."""
     r_img, r_txt = _embed(model, *real, batch)
     real_m = collapse_metrics(r_img, r_txt)
-    ref = {"image": real_m["intra_cos/image"], "text": real_m["intra_cos/text"]}
+    ref = reference_stats(real_m)
     out = {f"fixed/real/{k}": v for k, v in real_m.items()}
     for name, (img, txt) in sets.items():
         e_img, e_txt = _embed(model, img, txt, batch)
