@@ -83,6 +83,22 @@ def _embed(model: DualEncoder, img: Tensor, txt: Tensor, batch: int) -> tuple[Te
     return i, t
 
 
+def fixed_probe(
+    model: DualEncoder, real: tuple[Tensor, Tensor], batch: int
+) -> tuple[dict[str, float], Callable[[Tensor, Tensor], dict[str, float]]]:
+    """The real pairs' metrics under the fixed model, and a function that measures any set of
+    paired features against them (the real pairs are embedded once, so a distillation can
+    measure its synthetic set every few iterations cheaply)."""
+    r_img, r_txt = _embed(model, *real, batch)
+    real_m = collapse_metrics(r_img, r_txt)
+    ref = reference_stats(real_m)
+
+    def measure(img: Tensor, txt: Tensor) -> dict[str, float]:
+        return collapse_metrics(*_embed(model, img, txt, batch), ref)
+
+    return real_m, measure
+
+
 def fixed_collapse(
     model: DualEncoder,
     real: tuple[Tensor, Tensor],
@@ -90,11 +106,8 @@ def fixed_collapse(
     batch: int,
 ) -> dict[str, float]:
     """`fixed/<set>/<metric>` for the real pairs and each named set of paired features."""
-    r_img, r_txt = _embed(model, *real, batch)
-    real_m = collapse_metrics(r_img, r_txt)
-    ref = reference_stats(real_m)
+    real_m, measure = fixed_probe(model, real, batch)
     out = {f"fixed/real/{k}": v for k, v in real_m.items()}
     for name, (img, txt) in sets.items():
-        e_img, e_txt = _embed(model, img, txt, batch)
-        out.update({f"fixed/{name}/{k}": v for k, v in collapse_metrics(e_img, e_txt, ref).items()})
+        out.update({f"fixed/{name}/{k}": v for k, v in measure(img, txt).items()})
     return out
