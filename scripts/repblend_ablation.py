@@ -37,6 +37,9 @@ SAME_AS = {"blend_only": "RepBlend", "symmetric_only": "LoRS"}
 RECALLS = ["ir@1", "ir@5", "ir@10", "tr@1", "tr@5", "tr@10", "r_mean"]
 FIXED = ["concentration/image", "concentration/text", "intra_cos/image", "intra_cos/text",
          "modality_gap"]  # fmt: skip
+# The concentration ratio's scale (docs/retrieval.md): the real pairs' pair-cosine sd under
+# the fixed model, and each set's rise in units of it (runs from before these have "—").
+SHIFT = ["shift_sd/image", "shift_sd/text"]
 
 
 def sweep(tag: str, args, out: Path) -> int:
@@ -49,7 +52,7 @@ def sweep(tag: str, args, out: Path) -> int:
         f"seed={','.join(map(str, range(args.seeds)))}",
         f"dataset.collapse_reference.dir={out / 'experts'}", f"+dataset.eval_every={args.eval_every}",
         f"hydra.sweep.dir={out / 'sweeps' / tag}",
-        *METHODS[method],
+        *METHODS[method], *args.extra,
     ]  # fmt: skip
     if method != "full":
         overrides.append(f"data.num_pairs={','.join(map(str, pairs))}")
@@ -161,6 +164,33 @@ def orderings(results: dict, pairs: list[int]) -> list[str]:
     return lines
 
 
+CURVE_AT = (0, 500, 1000, 2000, 3000)
+
+
+def curve_table(results: dict, keys: list) -> list[str]:
+    """The paper's Figure 2 (left): fixed-model metrics of the synthetic set as distillation
+    went (collapse_curve.json in each distilled run; runs without one are left out)."""
+    rows = []
+    for m, n in keys:
+        curves = []
+        for s in results[(m, n)]:
+            path = Path(s.get("run_dir", "")) / "collapse_curve.json"
+            if path.is_file():
+                curves.append({p["iteration"]: p for p in json.loads(path.read_text())})
+        if not curves:
+            continue
+        for k in ("intra_cos/image", "intra_cos/text", "shift_sd/image", "shift_sd/text",
+                  "concentration/image", "modality_gap"):  # fmt: skip
+            cells = [fmt([c[i][k] for c in curves if i in c and k in c[i]]) for i in CURVE_AT]
+            rows.append(f"| {m} | {n} | {len(curves)} | {k} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    head = "| method | pairs | n | metric | " + " | ".join(f"it {i}" for i in CURVE_AT) + " |"
+    return ["", "Fixed-model metrics of the synthetic set during distillation (mean ± std "
+            "over the runs with a curve):", "", head, "|---|---|---|---|" + "---|" * len(CURVE_AT),
+            *rows]  # fmt: skip
+
+
 def report(out: Path, args) -> str:
     results = load(out)
     pairs = sorted({n for (_, n) in results if n != "all"})
@@ -197,6 +227,21 @@ def report(out: Path, args) -> str:
             + f" | {fmt([x['fixed/real/concentration/image'] for x in c])} / "
             f"{fmt([x['fixed/real/concentration/text'] for x in c])} | {init} |"
         )
+    lines += ["", "Standardised shift under the fixed model: (the set's mean intra-modal cosine - "
+              "the real pairs') / the real pairs' pair-cosine sd; a Gaussian spread of pair "
+              "cosines gives a concentration ratio near Phi(shift).", "",
+              "| method | pairs | real cos sd img / txt | " + " | ".join(f"train_set {k}" for k in SHIFT)
+              + " | init shift_sd img / txt |", "|---|---|---|" + "---|" * (len(SHIFT) + 1)]  # fmt: skip
+    for m, n in keys:
+        c = [s["collapse"] for s in results[(m, n)]]
+        lines.append(
+            f"| {m} | {n} | {fmt([x.get('fixed/real/intra_cos_sd/image') for x in c])} / "
+            f"{fmt([x.get('fixed/real/intra_cos_sd/text') for x in c])} | "
+            + " | ".join(fmt([x.get(f"fixed/train_set/{k}") for x in c]) for k in SHIFT)
+            + f" | {fmt([x.get('fixed/init/shift_sd/image') for x in c])} / "
+            f"{fmt([x.get('fixed/init/shift_sd/text') for x in c])} |"
+        )
+    lines += curve_table(results, keys)
     lines += ["", "## The paper's orderings", "", *orderings(results, pairs)]
     if any(m in SAME_AS for m, _ in results) is False:
         lines += ["", "blend_only and symmetric_only were not run: in feature space they are "
@@ -225,6 +270,8 @@ def main() -> None:
     )
     p.add_argument("--all-variants", action="store_true", help="also blend_only, symmetric_only")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--extra", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="Hydra overrides added to every sweep (e.g. dataset.model.embed_dim=null)")  # fmt: skip
     args = p.parse_args()
     out = args.out.resolve()
     methods = args.methods + (["blend_only", "symmetric_only"] if args.all_variants else [])

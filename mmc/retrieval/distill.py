@@ -127,6 +127,9 @@ class DistilledSet:
     seconds: float = 0.0
     # Iterations after which each step size sat at STEP_SIZE_FLOOR.
     floor_iterations: dict[str, int] = field(default_factory=dict)
+    # The synthetic set measured every few iterations by a probe (Distiller.run): one dict
+    # per point, `iteration` = iterations done before it (0: the initial pairs).
+    collapse_curve: list[dict] = field(default_factory=list)
 
     def at_floor(self) -> list[str]:
         """The branches whose final learned step size is at the floor (evaluation with
@@ -173,6 +176,7 @@ class Distiller:
         self.opt = torch.optim.SGD(param_groups, lr=settings.lr_img, momentum=settings.momentum)
         self.beta = torch.distributions.Beta(settings.blend_alpha, settings.blend_alpha)
         self.floor_iterations = dict.fromkeys(self.step_sizes, 0)
+        self.curve: list[dict] = []  # run(probe=...) fills it
 
     def group_of(self, name: str) -> str:
         return "all" if self.s.branches == "joint" else self.model.branch_of(name)
@@ -287,11 +291,24 @@ class Distiller:
             out[f"distill/step_size_{g}"] = float(self.step_sizes[g].detach())
         return out
 
-    def run(self, bank: ExpertBank, log: Callable[[dict, int], None] | None = None) -> DistilledSet:
+    def run(
+        self,
+        bank: ExpertBank,
+        log: Callable[[dict, int], None] | None = None,
+        probe: Callable[[Tensor, Tensor, int], dict] | None = None,
+        probe_every: int = 0,
+    ) -> DistilledSet:
+        """`iterations` matching steps; `log` gets every log_every-th record. `probe`, when
+        given, measures the current synthetic (images, texts, iterations done) before iteration 0 and every
+        `probe_every` iterations, and after the last one (DistilledSet.collapse_curve). It
+        must not touch the distillation's generator, so the result is the same without it."""
         t0 = time.perf_counter()
-        history = []
+        history: list[dict] = []
+        self.curve = []
         progress = Progress(self.s.iterations, "distillation", every=10 * self.s.log_every)
         for it in range(self.s.iterations):
+            if probe is not None and probe_every > 0 and it % probe_every == 0:
+                self._probe(probe, it)
             record = self.iteration(bank)
             progress.step()
             if it % self.s.log_every == 0 or it == self.s.iterations - 1:
@@ -299,8 +316,14 @@ class Distiller:
                 history.append(record)
                 if log is not None:
                     log(record, it)
+        if probe is not None and probe_every > 0:
+            self._probe(probe, self.s.iterations)
         progress.close()
         return self.result(history, time.perf_counter() - t0)
+
+    @torch.no_grad()
+    def _probe(self, probe: Callable[[Tensor, Tensor, int], dict], it: int) -> None:
+        self.curve.append({"iteration": it, **probe(self.img.detach(), self.txt.detach(), it)})
 
     def result(self, history: list[dict] | None = None, seconds: float = 0.0) -> DistilledSet:
         with torch.no_grad():
@@ -315,4 +338,5 @@ class Distiller:
             history=history or [],
             seconds=seconds,
             floor_iterations=dict(self.floor_iterations),
+            collapse_curve=list(self.curve),
         )

@@ -65,11 +65,38 @@ def reference_model(
     return model.eval(), str(path)
 
 
+def reference_stats(real_metrics: dict[str, float]) -> dict[str, float]:
+    """The real pairs' mean intra-modal cosines and their sds: the concentration ratio's
+    threshold and the standardised shift's unit (mmc.retrieval.collapse)."""
+    return {
+        "image": real_metrics["intra_cos/image"],
+        "text": real_metrics["intra_cos/text"],
+        "image_sd": real_metrics["intra_cos_sd/image"],
+        "text_sd": real_metrics["intra_cos_sd/text"],
+    }
+
+
 @torch.no_grad()
 def _embed(model: DualEncoder, img: Tensor, txt: Tensor, batch: int) -> tuple[Tensor, Tensor]:
     i = torch.cat([model.encode_image(img[k : k + batch]) for k in range(0, len(img), batch)])
     t = torch.cat([model.encode_text(txt[k : k + batch]) for k in range(0, len(txt), batch)])
     return i, t
+
+
+def fixed_probe(
+    model: DualEncoder, real: tuple[Tensor, Tensor], batch: int
+) -> tuple[dict[str, float], Callable[[Tensor, Tensor], dict[str, float]]]:
+    """The real pairs' metrics under the fixed model, and a function that measures any set of
+    paired features against them (the real pairs are embedded once, so a distillation can
+    measure its synthetic set every few iterations cheaply)."""
+    r_img, r_txt = _embed(model, *real, batch)
+    real_m = collapse_metrics(r_img, r_txt)
+    ref = reference_stats(real_m)
+
+    def measure(img: Tensor, txt: Tensor) -> dict[str, float]:
+        return collapse_metrics(*_embed(model, img, txt, batch), ref)
+
+    return real_m, measure
 
 
 def fixed_collapse(
@@ -79,11 +106,8 @@ def fixed_collapse(
     batch: int,
 ) -> dict[str, float]:
     """`fixed/<set>/<metric>` for the real pairs and each named set of paired features."""
-    r_img, r_txt = _embed(model, *real, batch)
-    real_m = collapse_metrics(r_img, r_txt)
-    ref = {"image": real_m["intra_cos/image"], "text": real_m["intra_cos/text"]}
+    real_m, measure = fixed_probe(model, real, batch)
     out = {f"fixed/real/{k}": v for k, v in real_m.items()}
     for name, (img, txt) in sets.items():
-        e_img, e_txt = _embed(model, img, txt, batch)
-        out.update({f"fixed/{name}/{k}": v for k, v in collapse_metrics(e_img, e_txt, ref).items()})
+        out.update({f"fixed/{name}/{k}": v for k, v in measure(img, txt).items()})
     return out

@@ -48,6 +48,7 @@ class RepBlend:
         expert_dir: str = "outputs/experts",
         init: str = "random",
         eval_learned_lr: bool = True,
+        collapse_every: int | None = None,
     ) -> None:
         if space not in SPACES:
             raise ConfigError(
@@ -92,6 +93,14 @@ class RepBlend:
             "keep": min(expert_train_epochs, max_start + expert_epochs),
         }
         self.expert_dir = expert_dir
+        # The fixed-model collapse curve of the synthetic set (mmc.retrieval.run): every
+        # collapse_every iterations; null = the progress interval (10 x log_every), 0 = off.
+        # Measuring only: the distilled set is the same with or without it.
+        self.collapse_every = 10 * log_every if collapse_every is None else int(collapse_every)
+        if self.collapse_every < 0:
+            raise ConfigError(
+                f"remedy.collapse_every={collapse_every} must be >= 0 (0: no collapse curve)"
+            )
 
     def resolve(self, dataset: str, num_pairs: int) -> DistillSettings:
         """Fill the fields left null from the reference preset of (dataset, num_pairs)."""

@@ -36,7 +36,7 @@ from mmc.retrieval.karpathy import load_split
 from mmc.retrieval.metrics import retrieval_metrics
 from mmc.retrieval.model import DualEncoder, contrastive_loss, soft_bce_loss
 from mmc.retrieval.pairs import PairSplit, RetrievalData, validate_pairs
-from mmc.retrieval.reference import fixed_collapse, reference_model
+from mmc.retrieval.reference import fixed_collapse, fixed_probe, reference_model
 from mmc.retrieval.remedy import RepBlend
 from mmc.retrieval.trajectories import expert_bank
 from mmc.runners.lifecycle import Run
@@ -207,7 +207,14 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
         phase("distillation iteration %d/%d: loss %.4f", it + 1, iterations,
               record["distill/loss"])  # fmt: skip
 
-    result = distiller.run(bank, log_curve)
+    probe = None
+    if remedy.collapse_every > 0:
+        pixels = remedy.space == "pixel" and not uses_full_encoder(remedy)
+        probe = collapse_probe(cfg, data, make_model, device, logger, iterations,
+                               model.image_encoder if pixels else None)  # fmt: skip
+    result = distiller.run(bank, log_curve, probe, remedy.collapse_every)
+    if result.collapse_curve:
+        (run_dir / "collapse_curve.json").write_text(json.dumps(result.collapse_curve, indent=1))
     warn_step_size_floor(result, remedy.settings.lr_lr, iterations)
     save_atomic(
         {"img": result.img.cpu(), "txt": result.txt.cpu(), "similarity": None if result.similarity is None else result.similarity.cpu(),
@@ -223,6 +230,44 @@ def distill(cfg, data, remedy: RepBlend, make_model, device, logger, run_dir: Pa
             init_img=encode_pixels(model.image_encoder, result.init_img, batch),
         )
     return result
+
+
+def _fork_rng(device: torch.device):
+    """The global RNG state restored on exit (the reference model seeds it when it trains)."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return torch.random.fork_rng(devices=[index])
+    return torch.random.fork_rng(devices=[])
+
+
+def collapse_probe(cfg, data: RetrievalData, make_model, device, logger, iterations: int,
+                   pixel_encoder=None):  # fmt: skip
+    """The paper's Figure 2 (left) as distillation goes: the current synthetic set embedded by
+    the fixed reference model (the one every run's collapse metrics use, trained or loaded
+    here, before distillation), against the same real pairs as fixed_collapse_report, so the
+    first point equals the run's fixed/init metrics. `pixel_encoder`: synthetic pixels go
+    through the frozen encoder first, as the final set does."""
+    with _fork_rng(device):  # the distillation's draws must not depend on the curve
+        ref_model, _ = reference_model(
+            make_model, data.train, dict(cfg.dataset.get("collapse_reference") or {}), device,
+            OmegaConf.to_container(cfg.dataset.model, resolve=True),
+        )  # fmt: skip
+    _, measure = fixed_probe(ref_model, fixed_real_pairs(data, cfg), cfg.train.eval_batch_size)
+    batch = cfg.train.eval_batch_size
+
+    def probe(img: torch.Tensor, txt: torch.Tensor, it: int) -> dict:
+        if pixel_encoder is not None:
+            img = encode_pixels(pixel_encoder, img, batch)
+        m = measure(img, txt)
+        logger.log({f"distill/fixed/{k}": v for k, v in m.items()}, it)
+        phase("distillation iteration %d/%d: fixed-model intra-modal cosine image %.4f text "
+              "%.4f (shift %.2f / %.2f real sd), concentration %.3f / %.3f, gap %.4f",
+              it, iterations, m["intra_cos/image"], m["intra_cos/text"], m["shift_sd/image"],
+              m["shift_sd/text"], m["concentration/image"], m["concentration/text"],
+              m["modality_gap"])  # fmt: skip
+        return m
+
+    return probe
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -400,6 +445,9 @@ def train_retrieval(cfg: DictConfig, started: float) -> dict:
                 # Branches whose learned step size ended at the floor (warned in the log).
                 "step_size_floor": distilled.at_floor(),
                 "step_size_floor_iterations": distilled.floor_iterations,
+                # Fixed-model metrics of the synthetic set as distillation went (also in
+                # collapse_curve.json); the first point is the initial pairs (fixed/init).
+                "collapse_curve": distilled.collapse_curve,
             }
             if similarity is not None:
                 # The figure with axes, colour bar and title (PNG/PDF/SVG); W&B gets the PNG.
@@ -488,13 +536,19 @@ def learned_lr_optimizer(model: DualEncoder, step_sizes: dict, cfg: DictConfig):
 def fixed_collapse_report(ref_model, data: RetrievalData, pairs: PairSplit, distilled, cfg) -> dict:
     """Real training pairs, the initial pairs and the training set, all embedded by the fixed
     reference model (mmc.retrieval.reference)."""
-    gen = torch.Generator().manual_seed(int(cfg.seed) + 5)
-    real = data.train.one_caption_per_image(gen)[:1000].to(data.train.txt.device)
-    real_pair = (data.train.img[data.train.txt2img[real]], data.train.txt[real])
+    real_pair = fixed_real_pairs(data, cfg)
     sets = {"train_set": (pairs.img[pairs.txt2img], pairs.txt)} if len(pairs) <= 5000 else {}
     if distilled is not None:
         sets["init"] = (distilled.init_img, distilled.init_txt)
     return fixed_collapse(ref_model, real_pair, sets, cfg.train.eval_batch_size)
+
+
+def fixed_real_pairs(data: RetrievalData, cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (up to 1000) real training pairs, one caption per image, that every fixed-model
+    measure compares with (the run's seed picks them)."""
+    gen = torch.Generator().manual_seed(int(cfg.seed) + 5)
+    real = data.train.one_caption_per_image(gen)[:1000].to(data.train.txt.device)
+    return data.train.img[data.train.txt2img[real]], data.train.txt[real]
 
 
 def head_update_norms(model: DualEncoder, init_state: dict) -> tuple[float, float]:

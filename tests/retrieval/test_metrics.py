@@ -1,14 +1,18 @@
 import math
 
+import pytest
 import torch
 
 from mmc.retrieval.collapse import (
     collapse_metrics,
     concentration_ratio,
+    intra_modal_cosine_sd,
     modality_gap,
     relative_update,
+    standardised_shift,
 )
 from mmc.retrieval.metrics import retrieval_metrics
+from mmc.retrieval.reference import fixed_collapse
 
 
 def test_tr_counts_a_hit_if_any_caption_ranks_in_top_k_and_ir_uses_own_image():
@@ -90,3 +94,51 @@ def test_bert_cls_runs_on_the_device_it_is_moved_to():
     b.to("cpu")
     out = b(["a", "b", "c"])
     assert out.shape == (3, 4) and seen == [torch.device("cpu")] * 2
+
+
+def cone(n: int, dim: int, cos: float, seed: int = 0) -> torch.Tensor:
+    """n unit vectors whose pairwise cosines are all exactly `cos`: sqrt(c)·u + sqrt(1-c)·v_i
+    with u, v_1..v_n orthonormal."""
+    q, _ = torch.linalg.qr(torch.randn(dim, n + 1, generator=torch.Generator().manual_seed(seed)))
+    u, v = q[:, 0], q[:, 1:].T
+    return math.sqrt(cos) * u + math.sqrt(1 - cos) * v
+
+
+def test_cosine_sd_and_standardised_shift_on_hand_made_sets():
+    # Cosines over distinct pairs of (e1, e2, e1): 0, 1, 0 (each twice) -> mean 1/3,
+    # sample sd sqrt(4/15).
+    three = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    assert intra_modal_cosine_sd(three) == pytest.approx(math.sqrt(4 / 15), abs=1e-6)
+    assert intra_modal_cosine_sd(cone(10, 16, 0.3)) == pytest.approx(0.0, abs=1e-5)
+    assert standardised_shift(cone(10, 16, 0.3), 0.1, 0.05) == pytest.approx(4.0, abs=1e-4)
+    assert math.isnan(standardised_shift(three, 0.0, 0.0))
+    m = collapse_metrics(three, three, {"image": 0.0, "text": 1 / 3, "image_sd": 0.5, "text_sd": 1})
+    assert m["shift_sd/image"] == pytest.approx(2 / 3) and m["shift_sd/text"] == pytest.approx(
+        0, abs=1e-6
+    )
+    assert "shift_sd/image" not in collapse_metrics(three, three)  # no sd, no shift
+
+
+class Identity(torch.nn.Module):
+    def encode_image(self, x):
+        return x
+
+    def encode_text(self, x):
+        return x
+
+
+@pytest.mark.parametrize("k", [0.5, 1.0, 2.0])
+def test_fixed_model_set_shifted_by_exactly_k_sd(k):
+    """Real pairs: isotropic 64-d Gaussians (cosine sd ~1/8); a set whose cosines all sit
+    k real sds above the real mean reads shift_sd = k, and every pair exceeds the threshold."""
+    gen = torch.Generator().manual_seed(1)
+    real = torch.randn(400, 64, generator=gen), torch.randn(400, 64, generator=gen)
+    base = fixed_collapse(Identity(), real, {}, batch=128)
+    mean, sd = base["fixed/real/intra_cos/image"], base["fixed/real/intra_cos_sd/image"]
+    assert sd == pytest.approx(1 / 8, rel=0.05)
+    shifted = cone(50, 64, mean + k * sd, seed=2)
+    out = fixed_collapse(Identity(), real, {"set": (shifted, real[1][:50])}, batch=128)
+    assert out["fixed/set/shift_sd/image"] == pytest.approx(k, abs=1e-4)
+    assert out["fixed/set/concentration/image"] == 1.0
+    # The text side is a random subset of the real text: no shift beyond sampling noise.
+    assert abs(out["fixed/set/shift_sd/text"]) < 0.1

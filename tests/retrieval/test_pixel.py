@@ -22,6 +22,12 @@ def test_pixel_space_distils_pixels_end_to_end(compose, karpathy_root, tiny_enco
     distilled = torch.load(tmp_path / "run" / "distilled.pt", weights_only=True)
     assert distilled["img"].shape == (10, 3, 24, 24) and distilled["txt"].shape == (10, 32)
     assert "train_set/concentration/image" in summary["collapse"]
+    # The collapse curve embeds the synthetic pixels through the frozen encoder first.
+    first = summary["distill"]["collapse_curve"][0]
+    assert first["iteration"] == 0
+    assert first["intra_cos/image"] == pytest.approx(
+        summary["collapse"]["fixed/init/intra_cos/image"], abs=1e-6
+    )
 
 
 def test_lors_in_pixel_space_trains_the_encoder_through_mmc_train(
@@ -52,6 +58,10 @@ def test_lors_in_pixel_space_trains_the_encoder_through_mmc_train(
     for s in (lors, sym):
         assert s["timing"]["distill_s"] > 0 and s["train_set"]["pairs"] == 10
     assert lors["distill"]["symmetric"] is False and lors["distill"]["blend"] is False
+    for s in (lors, sym):  # the curve in both: LoRS's reference model has the encoder in it
+        assert s["distill"]["collapse_curve"][-1]["modality_gap"] == pytest.approx(
+            s["collapse"]["fixed/train_set/modality_gap"], abs=1e-6
+        )
     distilled = torch.load(tmp_path / "lors" / "distilled.pt", weights_only=False)
     assert distilled["img"].shape == (10, 3, 24, 24)
 
