@@ -769,10 +769,9 @@ def main() -> int:
                 f"data.missing_rate={rate}",
                 f"dataset.source.n_modalities={m}",
                 *extra,
-                *sets,  # last: a --set wins over the block's own options
+                *([f"dataset.source.beta={beta}"] if beta is not None else []),
+                *sets,  # last: a --set wins over the block's own options (block E's beta too)
             ]
-            if beta is not None:
-                ov.append(f"dataset.source.beta={beta}")
             try:
                 res["runs"][key] = digest(run(setting, ov, s))
             except MmcError as e:  # a bad option: one line; the runs so far are saved

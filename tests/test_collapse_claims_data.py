@@ -83,6 +83,20 @@ def test_set_values_reach_every_run_last_and_are_recorded(tmp_path, monkeypatch)
     assert seen[0][-2:] == ["model.head_hidden=4", "diagnostics.extra=[ensemble]"]
 
 
+def test_a_set_wins_over_block_e_own_beta(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_run(setting, overrides, seed):
+        seen.append(overrides)
+        raise cc.MmcError("stop")
+
+    monkeypatch.setattr(cc, "run", fake_run)
+    code = _main(monkeypatch, "--blocks", "E", "--betas", "0.5", "--seeds", "1",
+                 "--set", "dataset.source.beta=2.0", "--out", str(tmp_path))  # fmt: skip
+    assert code == 2 and len(seen) == 1
+    assert seen[0][-2:] == ["dataset.source.beta=0.5", "dataset.source.beta=2.0"]
+
+
 def test_resuming_with_other_set_values_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     held = {"runs": {"none/r0/M2/s0": {"test": 0.8}}, "data_seed": 100, "fix_samples": False,
             "samples": None, "set": ["model.head_hidden=4"]}  # fmt: skip

@@ -82,3 +82,24 @@ def test_select_and_verdicts_on_stub_runs(tmp_path, monkeypatch, capsys, rnd):
     assert "KD beats none (p < 0.05 on every structure): holds" in out
     assert "cross-modal fraction none > kd (p < 0.05 on every structure): does not hold" in out
     assert "Lemma-3 claim (either version after Holm): holds" in out
+
+
+def test_a_step_without_its_results_is_one_line_exit_2(tmp_path, monkeypatch, capsys):
+    common, structures, _ = pt.ROUNDS[1]
+    monkeypatch.setitem(pt.ROUNDS, 1, (common, structures, tmp_path))
+    monkeypatch.setattr("sys.argv", ["prereg_theory.py", "verdicts", "--config", "head4"])
+    assert pt.main() == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prereg_theory: ") and "results.json is missing" in err
+    assert "\n" not in err
+
+
+def test_verdicts_refuse_runs_made_with_another_configuration(tmp_path, monkeypatch, capsys):
+    common, structures, _ = pt.ROUNDS[1]
+    monkeypatch.setitem(pt.ROUNDS, 1, (common, structures, tmp_path))
+    for s in structures:
+        _write(tmp_path / "confirm" / f"ds{s}", {"none": _none, "kd": _kd}, pt.CONFIRM_SEEDS,
+               [*pt.GRID["noise16"], *common])  # fmt: skip
+    monkeypatch.setattr("sys.argv", ["prereg_theory.py", "verdicts", "--config", "head4"])
+    assert pt.main() == 2
+    assert "not configuration head4" in capsys.readouterr().err
