@@ -52,7 +52,7 @@ def sweep(tag: str, args, out: Path) -> int:
         f"seed={','.join(map(str, range(args.seeds)))}",
         f"dataset.collapse_reference.dir={out / 'experts'}", f"+dataset.eval_every={args.eval_every}",
         f"hydra.sweep.dir={out / 'sweeps' / tag}",
-        *METHODS[method], *args.extra,
+        *METHODS[method],
     ]  # fmt: skip
     if method != "full":
         overrides.append(f"data.num_pairs={','.join(map(str, pairs))}")
@@ -61,6 +61,7 @@ def sweep(tag: str, args, out: Path) -> int:
             f"remedy.iterations={args.iterations}", f"remedy.num_experts={args.experts}",
             f"remedy.expert_train_epochs={args.expert_epochs}", f"remedy.expert_dir={out / 'experts'}",
         ]  # fmt: skip
+    overrides += args.extra  # last: an --extra wins over the script's own settings
     log = out / "logs" / f"{tag}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as f:
@@ -271,7 +272,7 @@ def main() -> None:
     p.add_argument("--all-variants", action="store_true", help="also blend_only, symmetric_only")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--extra", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="Hydra overrides added to every sweep (e.g. dataset.model.embed_dim=null)")  # fmt: skip
+                   help="Hydra overrides added last to every sweep (e.g. dataset.model.embed_dim=null)")  # fmt: skip
     args = p.parse_args()
     out = args.out.resolve()
     methods = args.methods + (["blend_only", "symmetric_only"] if args.all_variants else [])
