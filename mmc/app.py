@@ -83,6 +83,15 @@ def _config_loader():
 def validate_command_line(argv: list[str]) -> None:
     """Compose and check each job the command line asks for; raise MmcError on the first bad one."""
     args = get_args_parser().parse_args(argv)
+    # Hydra raises a bare ValueError (a traceback) when these are combined
+    modes = [("-m", args.multirun), ("--cfg", args.cfg is not None), ("--info", bool(args.info)),
+             ("--shell-completion", args.shell_completion)]  # fmt: skip
+    if sum(on for _, on in modes) > 1:
+        both = " and ".join(name for name, on in modes if on)
+        raise ConfigError(
+            f"{both} cannot be combined: Hydra does one of them per command (to see a sweep "
+            "job's config, drop -m and give that job's values)"
+        )
     if args.help or args.hydra_help or args.info or args.shell_completion:
         return
     if args.config_path:

@@ -194,6 +194,8 @@ CASES = [
     ("+key unknown", ["train", "+foo=1"], None, "unknown config key 'foo'"),
     ("precision=8", ["train", "train.precision=8"], None, "train.precision='8'"),
     ("swept precision", ["train", "-m", "train.precision=32,8"], None, "train.precision='8'"),
+    ("-m with --cfg", ["train", "-m", "seed=0,1", "--cfg", "job"], None, "-m and --cfg cannot"),
+    ("-m with --info", ["train", "-m", "--info"], None, "-m and --info cannot be combined"),
     ("missing_rate>1", ["train", "data.missing_rate=1.5"], None, "outside [0, 1]"),
     ("noise_rate<0", ["train", "data.noise_rate=-1"], None, "data.noise_rate"),
     ("epochs=0", ["train", "train.epochs=0"], None, "train.epochs=0"),
