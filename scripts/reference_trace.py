@@ -10,6 +10,7 @@ at the end of its budget (the yardstick diagnosis in docs/remedies.md, round 2).
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
@@ -18,13 +19,19 @@ from mmc.config.compose import compose_config
 from mmc.data.build import build_dataset
 from mmc.diagnostics.metrics import check_monitor
 from mmc.engine import loop
+from mmc.errors import MmcError, check
 
 
 def trace(overrides: list[str], modality: str, epochs: int) -> list[tuple[int, float, float]]:
     """(epoch, training loss, validation score) for the reference the run would train (same
     seed stream), run for `epochs` epochs with no early stop."""
+    check(epochs >= 1, f"--epochs {epochs}: must be at least 1")
     cfg = compose_config(["logger=none", "progress=false", *overrides])
     data = build_dataset(cfg)
+    check(
+        modality in data.modalities,
+        f"--modality {modality}: not a modality of this data set (it has {data.modalities})",
+    )
     seen: list[tuple[int, float, float]] = []
 
     def recording_fit(model, epochs_, run_epoch, **kw):
@@ -54,7 +61,11 @@ def main() -> int:
     ap.add_argument("overrides", nargs="*")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    seen = trace(args.overrides, args.modality, args.epochs)
+    try:
+        seen = trace(args.overrides, args.modality, args.epochs)
+    except MmcError as e:
+        print(f"reference_trace: {e}", file=sys.stderr)
+        return 2
     best = max(seen, key=lambda t: t[2])
     print(f"{args.modality}: best validation {best[2]:.3f} at epoch {best[0]} of {len(seen)}")
     print(" ".join(f"{e}:{s:.3f}" for e, _, s in seen[:: args.every]))
