@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
@@ -174,7 +175,14 @@ class Distiller:
         if self.sim is not None:
             param_groups.append({"params": list(self.sim.parameters()), "lr": settings.lr_sim})
         self.opt = torch.optim.SGD(param_groups, lr=settings.lr_img, momentum=settings.momentum)
-        self.beta = torch.distributions.Beta(settings.blend_alpha, settings.blend_alpha)
+        # Beta(α ≠ 1) draws come from a numpy stream seeded off our generator: torch's Beta
+        # has no generator argument, and the global RNG it would use is in a different state
+        # when the experts were trained in this run than when they were loaded from cache.
+        self.beta_rng = (
+            None
+            if settings.blend_alpha == 1.0
+            else np.random.default_rng(int(torch.randint(0, 2**62, (), generator=generator)))
+        )
         self.floor_iterations = dict.fromkeys(self.step_sizes, 0)
         self.curve: list[dict] = []  # run(probe=...) fills it
 
@@ -190,11 +198,10 @@ class Distiller:
             idx = torch.randperm(n, generator=self.gen)[: self.s.batch_syn].to(device)
             mix = None
             if self.s.blend:
-                # Beta(1, 1) is uniform: draw it from our generator; other α use torch's RNG.
-                if self.s.blend_alpha == 1.0:
+                if self.beta_rng is None:  # Beta(1, 1) is uniform
                     lam = float(torch.rand((), generator=self.gen))
                 else:
-                    lam = float(self.beta.sample())
+                    lam = float(self.beta_rng.beta(self.s.blend_alpha, self.s.blend_alpha))
                 mix = (lam, torch.randperm(len(idx), generator=self.gen).to(device))
             plan.append((idx, mix))
         return plan

@@ -117,6 +117,21 @@ def test_blending_mixes_both_modalities_with_one_lambda_and_permutation():
     assert all(mix is None for _, mix in d._plan(8))
 
 
+def test_blend_draws_do_not_depend_on_the_global_rng():
+    """Beta(alpha != 1) comes from the distiller's own generator, so a run that trained its
+    experts (which seeds torch's global RNG) blends exactly as one that loaded them."""
+
+    def lambdas(global_seed: int) -> list[float]:
+        s = DistillSettings(iterations=1, syn_steps=6, batch_syn=4, blend=True, blend_alpha=0.5)
+        g = torch.Generator().manual_seed(3)
+        d = Distiller(DualEncoder(6, 5, 4), torch.randn(8, 6), torch.randn(8, 5), s, g)
+        torch.manual_seed(global_seed)
+        return [mix[0] for _, mix in d._plan(8)]
+
+    a, b = lambdas(0), lambdas(123)
+    assert a == b and len(set(a)) == 6 and all(0 <= x <= 1 for x in a)
+
+
 def test_low_rank_similarity_starts_as_identity_with_the_reference_init():
     s = LowRankSimilarity(400, 10, 3.0, torch.Generator().manual_seed(0))
     torch.testing.assert_close(s(), torch.eye(400))

@@ -183,17 +183,15 @@ def test_resume_after_a_kill_ends_with_the_same_metrics(compose, tmp_path, monke
 
 def test_distillation_records_the_fixed_model_collapse_curve(compose, tmp_path):
     """The synthetic set under the fixed reference model every collapse_every iterations; the
-    first point is the initial pairs' fixed/init metric, and measuring changes nothing
-    (blend_alpha 0.5 draws from torch's global RNG, which training the reference seeds)."""
+    first point is the initial pairs' fixed/init metric, and measuring changes nothing; with
+    blend_alpha 0.5 a run that trains its experts and reference equals one that loads them."""
     tiny = [
         *SMALL, *ref(tmp_path), "remedy=repblend", "data.num_pairs=12", "remedy.iterations=5",
         "remedy.num_experts=1", "remedy.expert_train_epochs=2", "remedy.batch_syn=6",
         "remedy.syn_steps=2", f"remedy.expert_dir={tmp_path / 'experts'}", "remedy.blend_alpha=0.5",
         "seed=1",  # not the reference's seed 0, whose reseeding would then happen to agree
     ]  # fmt: skip
-    # Experts and reference trained first: training them seeds the global RNG, so a run that
-    # trains them draws differently from one that loads them (with or without the curve).
-    train(compose(*tiny, "remedy.collapse_every=0", tiny=False, run_dir=tmp_path / "warm"))
+    warm = train(compose(*tiny, "remedy.collapse_every=0", tiny=False, run_dir=tmp_path / "warm"))
     on = train(compose(*tiny, "remedy.collapse_every=2", tiny=False, run_dir=tmp_path / "on"))
     curve = on["distill"]["collapse_curve"]
     assert [p["iteration"] for p in curve] == [0, 2, 4, 5]
@@ -207,6 +205,9 @@ def test_distillation_records_the_fixed_model_collapse_curve(compose, tmp_path):
     b = torch.load(tmp_path / "off" / "distilled.pt", weights_only=True)
     assert torch.equal(a["img"], b["img"]) and torch.equal(a["similarity"], b["similarity"])
     assert on["test"] == off["test"]
+    # "warm" trained the experts and the reference (seeding torch's global RNG); "off" loaded them.
+    w = torch.load(tmp_path / "warm" / "distilled.pt", weights_only=True)
+    assert torch.equal(w["img"], b["img"]) and warm["test"] == off["test"]
 
 
 def test_collapse_every_must_not_be_negative(compose, tmp_path):
