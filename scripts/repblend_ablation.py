@@ -252,7 +252,7 @@ def report(out: Path, args) -> str:
     return text
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -271,9 +271,15 @@ def main() -> None:
     )
     p.add_argument("--all-variants", action="store_true", help="also blend_only, symmetric_only")
     p.add_argument("--report-only", action="store_true")
-    p.add_argument("--extra", nargs="*", default=[], metavar="KEY=VALUE",
+    # --set as in collapse_claims.py (repeatable); --extra takes several at once. Same list.
+    p.add_argument("--extra", "--set", dest="extra", nargs="+", action="extend", default=[],
+                   metavar="KEY=VALUE",
                    help="Hydra overrides added last to every sweep (e.g. dataset.model.embed_dim=null)")  # fmt: skip
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     out = args.out.resolve()
     methods = args.methods + (["blend_only", "symmetric_only"] if args.all_variants else [])
     if args.split_sizes:

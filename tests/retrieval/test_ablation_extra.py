@@ -1,4 +1,4 @@
-"""scripts/repblend_ablation.py --extra: Hydra overrides that reach every sweep, last."""
+"""scripts/repblend_ablation.py --extra / --set: Hydra overrides that reach every sweep, last."""
 
 import argparse
 import importlib.util
@@ -21,3 +21,10 @@ def test_extra_overrides_come_after_the_scripts_own(tmp_path, monkeypatch):
     cmd = seen[0]
     assert cmd[-2:] == ["remedy.iterations=7", "dataset.model.embed_dim=null"]
     assert "remedy.iterations=5" in cmd  # the script's own value, overridden by the later one
+
+
+def test_set_is_repeatable_and_the_same_list_as_extra():
+    p = ab.build_parser()
+    a = p.parse_args(["--set", "a=1", "--set", "b=2", "--extra", "c=3", "d=4"])
+    assert a.extra == ["a=1", "b=2", "c=3", "d=4"]
+    assert p.parse_args([]).extra == []
