@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+# W&B hooks its console capture onto whatever sys.stdout / sys.stderr are when it is first
+# imported. Imported here, that is pytest's session-wide capture; imported first inside a test
+# that uses capsys, it would hook that test's private stream, and every later offline run in
+# the worker would come back with an empty console (order-dependent failure).
+import wandb  # noqa: F401
+
 # Several test workers share two cores: one thread each avoids oversubscription.
 torch.set_num_threads(1)
 os.environ.setdefault("WANDB_MODE", "disabled")
