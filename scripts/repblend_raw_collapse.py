@@ -1,0 +1,143 @@
+"""Collapse metrics of distilled sets with the raw input features as the fixed embedding.
+
+The runs' own `collapse/fixed/*` embed every set with one trained reference model (the
+final expert), as issue 18 asks. That model learns to remove the features' common offset,
+so its real pairs are centred (intra-modal cosine ~0). The paper measures with a model the
+distilled data was not trained for (CLIP; real intra-modal cosine 0.51). In feature-space
+distillation the nearest analogue is the frozen backbone's features themselves, i.e. the
+data's raw image / text features. This script computes the intra-modal cosine, its sd, the
+concentration ratio and the standardised shift of each run's `distilled.pt` in that raw
+space, against real training pairs drawn as the run's own collapse report draws them. The
+modality gap is left out: image and text features have different sizes there.
+
+    .venv/bin/python scripts/repblend_raw_collapse.py outputs/abl18_3000/sweeps > raw.md
+
+Every run folder under the given sweep folders that holds `distilled.pt`, `config.yaml` and
+`summary.json` is read. Its method is its sweep folder's name before '@' (as in
+repblend_ablation.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from mmc.retrieval.collapse import (
+    concentration_ratio,
+    intra_modal_cosine,
+    intra_modal_cosine_sd,
+    standardised_shift,
+)
+from mmc.retrieval.run import build_data
+
+METRICS = ("intra_cos", "intra_cos_sd", "concentration", "shift_sd")
+REAL_PAIRS = 1000  # as collapse_report's real_train/* and fixed/real/*
+
+
+def raw_metrics(emb: Tensor, real: Tensor) -> dict[str, float]:
+    """One modality's metrics against the real pairs' raw features."""
+    mean, sd = intra_modal_cosine(real), intra_modal_cosine_sd(real)
+    return {
+        "intra_cos": intra_modal_cosine(emb),
+        "intra_cos_sd": intra_modal_cosine_sd(emb),
+        "concentration": concentration_ratio(emb, mean),
+        "shift_sd": standardised_shift(emb, mean, sd),
+    }
+
+
+def real_pairs(data, seed: int) -> tuple[Tensor, Tensor]:
+    """Real training pairs (one caption per image), drawn with the generator stream of the
+    run's collapse report (seed + 3; its test draw comes first)."""
+    gen = torch.Generator().manual_seed(int(seed) + 3)
+    data.test.one_caption_per_image(gen)
+    real = data.train.one_caption_per_image(gen)[:REAL_PAIRS]
+    return data.train.img[data.train.txt2img[real]], data.train.txt[real]
+
+
+def run_dirs(sweeps: list[Path]) -> list[Path]:
+    found = []
+    for root in sweeps:
+        for d in sorted(root.rglob("distilled.pt")):
+            run = d.parent
+            if (run / "config.yaml").is_file() and (run / "summary.json").is_file():
+                found.append(run)
+    return found
+
+
+def measure(runs: list[Path]) -> list[dict]:
+    """One row per run: method, pairs, seed, and image / text metrics (real and set)."""
+    cache: dict[str, object] = {}
+    rows = []
+    for run in runs:
+        cfg = OmegaConf.load(run / "config.yaml")
+        key = json.dumps(OmegaConf.to_container(cfg.dataset.source, resolve=True), sort_keys=True)
+        if key not in cache:
+            cache[key] = build_data(cfg)
+        summary = json.loads((run / "summary.json").read_text())
+        seed = int(summary["seed"])
+        r_img, r_txt = real_pairs(cache[key], seed)
+        d = torch.load(run / "distilled.pt", weights_only=True)
+        row = {"method": run.parent.name.split("@")[0], "pairs": len(d["txt"]), "seed": seed}
+        for mod, emb, real in (("image", d["img"], r_img), ("text", d["txt"], r_txt)):
+            for k, v in raw_metrics(emb.float(), real.float()).items():
+                row[f"{k}/{mod}"] = v
+            for k, v in raw_metrics(real.float(), real.float()).items():
+                row[f"real/{k}/{mod}"] = v
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    def cell(values: list[float]) -> str:
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.fmean(values):.3f} ± {sd:.3f}"
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["pairs"], r["method"]), []).append(r)
+    cols = [f"{k}/{m}" for k in METRICS for m in ("image", "text")]
+    out = [
+        "| set | pairs | seeds | " + " | ".join(cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
+    for pairs in sorted({p for p, _ in groups}):
+        first = next(v for (p, _), v in groups.items() if p == pairs)
+        out.append(f"| real | {pairs} | {len(first)} | "
+                   + " | ".join(cell([r[f"real/{c}"] for r in first]) for c in cols) + " |")  # fmt: skip
+        for (p, method), runs in sorted(groups.items()):
+            if p == pairs:
+                out.append(f"| {method} | {p} | {len(runs)} | "
+                           + " | ".join(cell([r[c] for r in runs]) for c in cols) + " |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("sweeps", type=Path, nargs="+", help="sweep folders (hydra.sweep.dir)")
+    p.add_argument("--json", type=Path, help="also write the per-run rows here")
+    args = p.parse_args(argv)
+    missing = [s for s in args.sweeps if not s.is_dir()]
+    if missing:
+        print(f"repblend_raw_collapse: {missing[0]} is not a folder: pass sweep folders", file=sys.stderr)  # fmt: skip
+        return 2
+    runs = run_dirs(args.sweeps)
+    if not runs:
+        print("repblend_raw_collapse: no run with distilled.pt, config.yaml and summary.json "
+              f"under {', '.join(map(str, args.sweeps))}: run a distillation first", file=sys.stderr)  # fmt: skip
+        return 2
+    rows = measure(runs)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    print(table(rows), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
