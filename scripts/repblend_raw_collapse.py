@@ -37,6 +37,11 @@ from mmc.retrieval.collapse import (
 )
 from mmc.retrieval.run import build_data
 
+
+class BadRun(Exception):
+    """A run folder whose files cannot be read: one line naming it, exit 2."""
+
+
 METRICS = ("intra_cos", "intra_cos_sd", "concentration", "shift_sd")
 REAL_PAIRS = 1000  # as collapse_report's real_train/* and fixed/real/*
 
@@ -76,22 +81,29 @@ def measure(runs: list[Path]) -> list[dict]:
     cache: dict[str, object] = {}
     rows = []
     for run in runs:
-        cfg = OmegaConf.load(run / "config.yaml")
-        key = json.dumps(OmegaConf.to_container(cfg.dataset.source, resolve=True), sort_keys=True)
-        if key not in cache:
-            cache[key] = build_data(cfg)
-        summary = json.loads((run / "summary.json").read_text())
-        seed = int(summary["seed"])
-        r_img, r_txt = real_pairs(cache[key], seed)
-        d = torch.load(run / "distilled.pt", weights_only=True)
-        row = {"method": run.parent.name.split("@")[0], "pairs": len(d["txt"]), "seed": seed}
-        for mod, emb, real in (("image", d["img"], r_img), ("text", d["txt"], r_txt)):
-            for k, v in raw_metrics(emb.float(), real.float()).items():
-                row[f"{k}/{mod}"] = v
-            for k, v in raw_metrics(real.float(), real.float()).items():
-                row[f"real/{k}/{mod}"] = v
-        rows.append(row)
+        try:
+            rows.append(_measure_one(run, cache))
+        except Exception as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""  # torch: many lines
+            raise BadRun(f"{run} ({type(e).__name__}: {first})") from e
     return rows
+
+
+def _measure_one(run: Path, cache: dict) -> dict:
+    cfg = OmegaConf.load(run / "config.yaml")
+    key = json.dumps(OmegaConf.to_container(cfg.dataset.source, resolve=True), sort_keys=True)
+    if key not in cache:
+        cache[key] = build_data(cfg)
+    seed = int(json.loads((run / "summary.json").read_text())["seed"])
+    r_img, r_txt = real_pairs(cache[key], seed)
+    d = torch.load(run / "distilled.pt", weights_only=True)
+    row = {"method": run.parent.name.split("@")[0], "pairs": len(d["txt"]), "seed": seed}
+    for mod, emb, real in (("image", d["img"], r_img), ("text", d["txt"], r_txt)):
+        for k, v in raw_metrics(emb.float(), real.float()).items():
+            row[f"{k}/{mod}"] = v
+        for k, v in raw_metrics(real.float(), real.float()).items():
+            row[f"real/{k}/{mod}"] = v
+    return row
 
 
 def table(rows: list[dict]) -> str:
@@ -132,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         print("repblend_raw_collapse: no run with distilled.pt, config.yaml and summary.json "
               f"under {', '.join(map(str, args.sweeps))}: run a distillation first", file=sys.stderr)  # fmt: skip
         return 2
-    rows = measure(runs)
+    try:
+        rows = measure(runs)
+    except BadRun as e:  # a malformed run folder: one line that names it, no traceback
+        print(f"repblend_raw_collapse: cannot read {e}: rerun that run or pass sweep folders "
+              "without it", file=sys.stderr)  # fmt: skip
+        return 2
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     print(table(rows), end="")

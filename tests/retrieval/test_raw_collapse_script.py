@@ -52,6 +52,10 @@ def test_reads_a_real_distillation_run_and_tabulates_it(compose, tmp_path, capsy
     assert row["real/shift_sd/text"] == 0.0
     table = capsys.readouterr().out
     assert "| real | 12 | 1 |" in table and "| RepBlend | 12 | 1 |" in table
+    (run / "distilled.pt").write_bytes(b"not a torch file")  # a broken run: one line, exit 2
+    assert raw.main([str(tmp_path / "sweeps")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(run) in err[0] and err[0].startswith("repblend_raw_collapse: ")
 
 
 def test_no_runs_or_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):
