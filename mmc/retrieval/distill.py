@@ -178,10 +178,11 @@ class Distiller:
         # Beta(α ≠ 1) draws come from a numpy stream seeded off our generator: torch's Beta
         # has no generator argument, and the global RNG it would use is in a different state
         # when the experts were trained in this run than when they were loaded from cache.
+        # No blending, or α = 1: nothing is drawn here, so those runs' streams are unchanged.
         self.beta_rng = (
-            None
-            if settings.blend_alpha == 1.0
-            else np.random.default_rng(int(torch.randint(0, 2**62, (), generator=generator)))
+            np.random.default_rng(int(torch.randint(0, 2**62, (), generator=generator)))
+            if settings.blend and settings.blend_alpha != 1.0
+            else None
         )
         self.floor_iterations = dict.fromkeys(self.step_sizes, 0)
         self.curve: list[dict] = []  # run(probe=...) fills it
