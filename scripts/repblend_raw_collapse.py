@@ -7,8 +7,9 @@ distilled data was not trained for (CLIP; real intra-modal cosine 0.51). In feat
 distillation the nearest analogue is the frozen backbone's features themselves, i.e. the
 data's raw image / text features. This script computes the intra-modal cosine, its sd, the
 concentration ratio and the standardised shift of each run's `distilled.pt` in that raw
-space, against real training pairs drawn as the run's own collapse report draws them. The
-modality gap is left out: image and text features have different sizes there.
+space, against the same real training pairs the run's `fixed/real/*` uses
+(`mmc.retrieval.run.fixed_real_pairs`). The modality gap is left out: image and text
+features have different sizes there.
 
     .venv/bin/python scripts/repblend_raw_collapse.py outputs/abl18_3000/sweeps > raw.md
 
@@ -35,7 +36,7 @@ from mmc.retrieval.collapse import (
     intra_modal_cosine_sd,
     standardised_shift,
 )
-from mmc.retrieval.run import build_data
+from mmc.retrieval.run import build_data, fixed_real_pairs
 
 
 class BadRun(Exception):
@@ -43,27 +44,20 @@ class BadRun(Exception):
 
 
 METRICS = ("intra_cos", "intra_cos_sd", "concentration", "shift_sd")
-REAL_PAIRS = 1000  # as collapse_report's real_train/* and fixed/real/*
 
 
 def raw_metrics(emb: Tensor, real: Tensor) -> dict[str, float]:
     """One modality's metrics against the real pairs' raw features."""
-    mean, sd = intra_modal_cosine(real), intra_modal_cosine_sd(real)
+    return _metrics(emb, intra_modal_cosine(real), intra_modal_cosine_sd(real))
+
+
+def _metrics(emb: Tensor, mean: float, sd: float) -> dict[str, float]:
     return {
         "intra_cos": intra_modal_cosine(emb),
         "intra_cos_sd": intra_modal_cosine_sd(emb),
         "concentration": concentration_ratio(emb, mean),
         "shift_sd": standardised_shift(emb, mean, sd),
     }
-
-
-def real_pairs(data, seed: int) -> tuple[Tensor, Tensor]:
-    """Real training pairs (one caption per image), drawn with the generator stream of the
-    run's collapse report (seed + 3; its test draw comes first)."""
-    gen = torch.Generator().manual_seed(int(seed) + 3)
-    data.test.one_caption_per_image(gen)
-    real = data.train.one_caption_per_image(gen)[:REAL_PAIRS]
-    return data.train.img[data.train.txt2img[real]], data.train.txt[real]
 
 
 def run_dirs(sweeps: list[Path]) -> list[Path]:
@@ -78,30 +72,35 @@ def run_dirs(sweeps: list[Path]) -> list[Path]:
 
 def measure(runs: list[Path]) -> list[dict]:
     """One row per run: method, pairs, seed, and image / text metrics (real and set)."""
-    cache: dict[str, object] = {}
+    data: dict[str, object] = {}  # built data, per dataset.source
+    real: dict[tuple[str, int], dict] = {}  # real pairs' metrics, per (source, seed)
     rows = []
     for run in runs:
         try:
-            rows.append(_measure_one(run, cache))
+            rows.append(_measure_one(run, data, real))
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""  # torch: many lines
             raise BadRun(f"{run} ({type(e).__name__}: {first})") from e
     return rows
 
 
-def _measure_one(run: Path, cache: dict) -> dict:
+def _measure_one(run: Path, data: dict, real: dict) -> dict:
     cfg = OmegaConf.load(run / "config.yaml")
     key = json.dumps(OmegaConf.to_container(cfg.dataset.source, resolve=True), sort_keys=True)
-    if key not in cache:
-        cache[key] = build_data(cfg)
-    seed = int(json.loads((run / "summary.json").read_text())["seed"])
-    r_img, r_txt = real_pairs(cache[key], seed)
+    if key not in data:
+        data[key] = build_data(cfg)
+    seed = int(cfg.seed)
+    if (key, seed) not in real:  # the same real pairs for every method at this seed
+        r_img, r_txt = fixed_real_pairs(data[key], cfg)
+        real[key, seed] = {mod: raw_metrics(r.float(), r.float())
+                           for mod, r in (("image", r_img), ("text", r_txt))}  # fmt: skip
     d = torch.load(run / "distilled.pt", weights_only=True)
     row = {"method": run.parent.name.split("@")[0], "pairs": len(d["txt"]), "seed": seed}
-    for mod, emb, real in (("image", d["img"], r_img), ("text", d["txt"], r_txt)):
-        for k, v in raw_metrics(emb.float(), real.float()).items():
+    for mod, emb in (("image", d["img"]), ("text", d["txt"])):
+        ref = real[key, seed][mod]
+        for k, v in _metrics(emb.float(), ref["intra_cos"], ref["intra_cos_sd"]).items():
             row[f"{k}/{mod}"] = v
-        for k, v in raw_metrics(real.float(), real.float()).items():
+        for k, v in ref.items():
             row[f"real/{k}/{mod}"] = v
     return row
 
